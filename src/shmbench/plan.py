@@ -1,0 +1,89 @@
+"""The plan of a run: the matrix shape, its split into row blocks and one seed per block.
+
+The split depends only on the shape (and ``block_rows``), never on the worker count or the
+strategy, so every way of sharing the matrix produces the same matrix bit for bit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+ITEMSIZE = np.dtype(np.float64).itemsize
+# Blocks of about this many bytes keep per-task overhead negligible while giving a
+# 2-4 worker pool enough blocks to share; the book's one-row tasks are block_rows=1.
+TARGET_BLOCK_BYTES = 8 * 2**20
+# One matrix must be addressable by numpy and by a single mmap on a 64-bit machine.
+MAX_ELEMENTS = 2**62 // ITEMSIZE
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer (>= 1), got {value}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A ``rows`` x ``cols`` float64 matrix split into contiguous blocks of ``block_rows`` rows."""
+
+    rows: int
+    cols: int
+    seed: int = 0
+    block_rows: int | None = None
+
+    def __post_init__(self) -> None:
+        rows = _positive_int("rows", self.rows)
+        cols = _positive_int("cols", self.cols)
+        if rows * cols > MAX_ELEMENTS:
+            raise ValueError(f"{rows}x{cols} has more elements than one matrix can hold ({MAX_ELEMENTS})")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        block_rows = self.block_rows
+        if block_rows is None:
+            block_rows = max(1, TARGET_BLOCK_BYTES // (cols * ITEMSIZE))
+        block_rows = min(_positive_int("block_rows", block_rows), rows)
+        object.__setattr__(self, "rows", rows)
+        object.__setattr__(self, "cols", cols)
+        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "block_rows", block_rows)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows, self.cols)
+
+    @property
+    def nbytes(self) -> int:
+        return self.rows * self.cols * ITEMSIZE
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-self.rows // self.block_rows)
+
+    def block(self, index: int) -> slice:
+        """The rows of block ``index``."""
+        start = index * self.block_rows
+        return slice(start, min(start + self.block_rows, self.rows))
+
+    @cached_property
+    def seeds(self) -> list[np.random.SeedSequence]:
+        """One independent seed per block (``SeedSequence(seed).spawn(n_blocks)``)."""
+        return np.random.SeedSequence(self.seed).spawn(self.n_blocks)
+
+    def shares(self, workers: int) -> list[range]:
+        """Contiguous runs of block indices, one per worker, as even as possible.
+
+        Every worker gets at least one block whenever there are at least as many blocks as
+        workers, which is what lets verification insist that every worker did some work.
+        """
+        workers = _positive_int("workers", workers)
+        base, extra = divmod(self.n_blocks, workers)
+        out, start = [], 0
+        for w in range(workers):
+            stop = start + base + (1 if w < extra else 0)
+            out.append(range(start, stop))
+            start = stop
+        return out

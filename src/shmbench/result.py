@@ -1,0 +1,72 @@
+"""What one run reports: the plan, the time of each phase, memory, and whether it verified."""
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+
+from .plan import ITEMSIZE
+
+#: Phase names, in the order they happen; the same names in results, JSON, tables and asv.
+PHASES = ("allocate", "start", "prepare", "fill", "collect", "verify", "close")
+
+
+@dataclass
+class RunResult:
+    """One verified (or not) run of a strategy.
+
+    ``phases`` holds seconds per phase of the first pass (``fill`` and ``collect`` are the cold
+    pass of freshly started workers); ``warm_seconds`` holds fill+collect of each repeat after it.
+    """
+
+    strategy: str
+    workload: str
+    rows: int
+    cols: int
+    workers: int
+    start_method: str | None
+    n_blocks: int
+    block_rows: int
+    seed: int
+    phases: dict[str, float]
+    total_seconds: float
+    pids: list[int]
+    verified: bool
+    problems: list[str] = field(default_factory=list)
+    digest: str | None = None
+    warm_seconds: list[float] = field(default_factory=list)
+    peak_pss_bytes: int | None = None
+    memory: list[dict] = field(default_factory=list)
+
+    @property
+    def nbytes(self) -> int:
+        return self.rows * self.cols * ITEMSIZE
+
+    @property
+    def cold_seconds(self) -> float:
+        """The first pass: fill and collect with workers started but never used."""
+        return self.phases["fill"] + self.phases["collect"]
+
+    @property
+    def warm_median(self) -> float | None:
+        return statistics.median(self.warm_seconds) if self.warm_seconds else None
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["nbytes"] = self.nbytes
+        out["cold_seconds"] = self.cold_seconds
+        return out
+
+    def __str__(self) -> str:
+        where = f"{self.start_method}, " if self.start_method else ""
+        head = (f"{self.strategy} [{where}{self.workers} worker(s)] {self.workload} "
+                f"{self.rows}x{self.cols} ({self.nbytes / 2**20:.1f} MiB): "
+                f"{'verified' if self.verified else 'NOT VERIFIED'}")
+        phases = "  ".join(f"{name} {self.phases[name]:.4f}s" for name in PHASES)
+        lines = [head, f"  {phases}  total {self.total_seconds:.4f}s"]
+        if self.warm_seconds:
+            lines.append(f"  warm fill+collect: median {self.warm_median:.4f}s over {len(self.warm_seconds)}")
+        if self.peak_pss_bytes is not None:
+            lines.append(f"  peak total PSS {self.peak_pss_bytes / 2**20:.1f} MiB "
+                         f"({self.peak_pss_bytes / self.nbytes:.2f}x the matrix)")
+        lines += [f"  problem: {p}" for p in self.problems]
+        return "\n".join(lines)

@@ -1,0 +1,98 @@
+"""``run``: one strategy through all its phases, timed, measured and verified."""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from contextlib import contextmanager
+
+from . import memory, strategies
+from .plan import Plan
+from .result import PHASES, RunResult
+from .strategies import Strategy
+from .verify import verify
+
+
+@contextmanager
+def _timed(phases: dict[str, float], name: str):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        phases[name] += time.perf_counter() - start
+
+
+def check(strategy: Strategy) -> list[str]:
+    """Every problem with the strategy's finished matrix; empty when it verifies."""
+    problems = verify(strategy.matrix, strategy.plan, strategy.workload, strategy.worker_ids)
+    if strategy.shares_memory and not strategy.is_shared_view():
+        problems.append("the matrix the parent reads is a copy, not the shared buffer")
+    return problems
+
+
+def _processes(strategy: Strategy) -> list[tuple[int, str]]:
+    workers = strategy.worker_ids if strategy.uses_processes else []
+    return [(os.getpid(), "parent")] + [(pid, f"worker {i}") for i, pid in enumerate(workers)]
+
+
+def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "random", seed: int = 0,
+        start_method: str | None = None, block_rows: int | None = None, digest: bool = False,
+        repeat: int = 0, memory_usage: bool = True) -> RunResult:
+    """Fill a ``rows`` x ``cols`` float64 matrix with ``strategy`` and verify it.
+
+    ``repeat`` more fills follow the first with the same workers (warm timings). With
+    ``memory_usage`` the PSS of the parent and every worker is read after the fill and the
+    collect, outside the timed phases. Raises ``ValueError`` on bad input before allocating.
+    """
+    plan = Plan(rows, cols, seed, block_rows)
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
+        raise ValueError(f"repeat must be a non-negative integer, got {repeat!r}")
+    instance = strategies.create(strategy, plan, workers, workload, start_method)
+    phases = dict.fromkeys(PHASES, 0.0)
+    samples: list[list[memory.ProcessMemory]] = []
+    warm: list[float] = []
+    problems: list[str] = []
+    pids: list[int] = []
+    sha = None
+
+    def sample() -> None:
+        if memory_usage:
+            samples.append(memory.snapshot(_processes(instance)))
+
+    try:
+        with _timed(phases, "allocate"):
+            instance.allocate()
+        with _timed(phases, "start"):
+            instance.start()
+        pids = list(instance.worker_ids)
+        for attempt in range(repeat + 1):
+            first = attempt == 0
+            extra = dict.fromkeys(PHASES, 0.0)
+            timings = phases if first else extra
+            with _timed(timings, "prepare"):
+                instance.prepare()
+            with _timed(timings, "fill"):
+                instance.fill()
+            sample()
+            with _timed(timings, "collect"):
+                instance.collect()
+            sample()
+            with _timed(timings, "verify"):
+                problems += [p for p in check(instance) if p not in problems]
+            if not first:
+                warm.append(extra["fill"] + extra["collect"])
+        if digest:
+            sha = hashlib.sha256(memoryview(instance.matrix).cast("B")).hexdigest()
+    finally:
+        with _timed(phases, "close"):
+            instance.close()
+
+    peak = max(samples, key=memory.total_pss) if samples else []
+    return RunResult(
+        strategy=strategy, workload=workload, rows=plan.rows, cols=plan.cols, workers=instance.workers,
+        start_method=instance.start_method, n_blocks=plan.n_blocks, block_rows=plan.block_rows,
+        seed=plan.seed, phases=phases, total_seconds=sum(phases.values()), pids=pids,
+        verified=not problems, problems=problems, digest=sha, warm_seconds=warm,
+        peak_pss_bytes=memory.total_pss(peak) if samples else None,
+        memory=[m.as_dict() for m in peak],
+    )

@@ -1,0 +1,36 @@
+"""The registry of strategies, by name."""
+from __future__ import annotations
+
+from ..plan import Plan
+from .base import ProcessStrategy, Strategy
+from .mp_array import MpArray
+from .pickled import Pickled
+from .serial import Serial
+from .shared_memory import SharedMemoryStrategy
+
+REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (Serial, MpArray, SharedMemoryStrategy, Pickled)}
+
+
+def strategies() -> list[str]:
+    """The names of every registered strategy, available here or not."""
+    return list(REGISTRY)
+
+
+def get(name: str) -> type[Strategy]:
+    try:
+        return REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown strategy {name!r}; choose one of: {', '.join(REGISTRY)}") from None
+
+
+def create(name: str, plan: Plan, workers: int = 1, workload: str = "random",
+           start_method: str | None = None) -> Strategy:
+    """A new, unallocated strategy object."""
+    cls = get(name)
+    reason = cls.unavailable_reason()
+    if reason:
+        raise ValueError(f"strategy {name!r} is not available here: {reason}")
+    return cls(plan, workers, workload, start_method)
+
+
+__all__ = ["REGISTRY", "ProcessStrategy", "Strategy", "create", "get", "strategies"]

@@ -1,0 +1,122 @@
+"""The interface every strategy implements: allocate -> start -> prepare -> fill -> collect -> close.
+
+A strategy only decides how workers reach the matrix and how results come back; the work
+itself is ``shmbench.work.fill_blocks`` for all of them.
+"""
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+
+from ..plan import Plan, _positive_int
+from ..work import check_workload, prepare
+from ..workers import Attachment, WorkerGroup, resolve_start_method
+
+
+class Strategy(ABC):
+    """One way of sharing a matrix between workers, with its phases as methods.
+
+    Create once, then ``allocate()`` and ``start()``; ``prepare()``, ``fill()`` and ``collect()``
+    may be repeated for warm timings; ``close()`` releases everything and is safe to call twice.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    uses_processes: ClassVar[bool] = True
+    #: The parent's matrix is the very memory the workers write (no copy anywhere).
+    shares_memory: ClassVar[bool] = True
+
+    def __init__(self, plan: Plan, workers: int = 1, workload: str = "random",
+                 start_method: str | None = None) -> None:
+        self.plan = plan
+        self.workers = _positive_int("workers", workers)
+        self.workload = check_workload(workload)
+        self.start_method = resolve_start_method(start_method) if self.uses_processes else None
+        self.matrix: np.ndarray | None = None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this strategy cannot run here, or None when it can."""
+        return None
+
+    @property
+    def worker_ids(self) -> list[int]:
+        """The ids the ``pid`` workload writes: one per worker."""
+        return [os.getpid()]
+
+    @abstractmethod
+    def allocate(self) -> None:
+        """Create the parent's matrix (``self.matrix``)."""
+
+    def start(self) -> None:
+        """Start the workers and let each reach the matrix."""
+
+    def prepare(self) -> None:
+        """Reset the matrix to what the workload expects (42.0 everywhere for ``pid``)."""
+        prepare(self.matrix, self.workload)
+
+    @abstractmethod
+    def fill(self) -> None:
+        """Run the worker core on every block."""
+
+    def collect(self) -> None:
+        """Bring results back into the parent's matrix, where they do not land there already."""
+
+    def is_shared_view(self) -> bool:
+        """True when ``self.matrix`` is the shared buffer itself, not a copy of it."""
+        return True
+
+    def close(self) -> None:
+        """Stop workers and release the matrix; idempotent."""
+        self.matrix = None
+
+    def __enter__(self) -> Strategy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ProcessStrategy(Strategy):
+    """A strategy whose workers are processes in a ``WorkerGroup``, one share of blocks each."""
+
+    #: Whether a worker's rows hold the parent's prepared values (shared) or are its own.
+    check_default: ClassVar[bool] = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.group: WorkerGroup | None = None
+
+    @property
+    def worker_ids(self) -> list[int]:
+        return list(self.group.pids) if self.group else []
+
+    @abstractmethod
+    def attachment(self, slot: int) -> Attachment:
+        """What worker ``slot`` is given to reach the matrix."""
+
+    def start(self) -> None:
+        shares = self.plan.shares(self.workers)
+        group = WorkerGroup(self.start_method, self.plan, shares,
+                            [self.attachment(slot) for slot in range(self.workers)])
+        self.group = group
+        group.start()
+
+    def fill(self) -> None:
+        self.group.fill(self.workload, self.check_default)
+
+    def close(self) -> None:
+        try:
+            if self.group is not None:
+                self.group.close()
+        finally:
+            self.group = None
+            self.release()
+            super().close()
+
+    def release(self) -> None:
+        """Free the shared memory, once, after every worker has stopped."""
+

@@ -1,0 +1,88 @@
+"""Checks a finished matrix at memory-bandwidth speed, block by block, with no per-element Python."""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection
+
+import numpy as np
+
+from .plan import Plan
+from .work import DEFAULT_VALUE
+
+# Rows are compared on their first few values first; only rows that agree there are
+# compared in full, so finding repeated rows costs one small sort, not a pass per row.
+_FINGERPRINT_COLS = 4
+_MAX_LISTED = 3
+
+
+def pid_counts(matrix: np.ndarray, plan: Plan) -> tuple[Counter, list[str]]:
+    """Elements written per worker id, and the blocks that do not hold exactly one id."""
+    counts: Counter = Counter()
+    problems: list[str] = []
+    for index in range(plan.n_blocks):
+        block = matrix[plan.block(index)]
+        value = block.flat[0]
+        if (block != value).any():
+            problems.append(f"block {index} holds more than one value (two workers wrote it, or none did)")
+        elif value == DEFAULT_VALUE:
+            problems.append(f"block {index} still holds the default {DEFAULT_VALUE}: no worker wrote it")
+        else:
+            counts[int(value)] += block.size
+    return counts, problems
+
+
+def verify_pid(matrix: np.ndarray, plan: Plan, worker_ids: Collection[int]) -> list[str]:
+    """The book's checks: no default left, per-id counts sum to the size, every worker did some work."""
+    counts, problems = pid_counts(matrix, plan)
+    if problems:
+        return problems
+    if sum(counts.values()) != plan.rows * plan.cols:
+        problems.append(f"per-worker counts sum to {sum(counts.values())}, not {plan.rows * plan.cols}")
+    strangers = sorted(set(counts) - set(worker_ids))
+    if strangers:
+        problems.append(f"ids {strangers[:_MAX_LISTED]} belong to no worker of this run")
+    expected = min(len(set(worker_ids)), plan.n_blocks)
+    if len(counts) != expected:
+        problems.append(f"{len(counts)} distinct worker ids wrote the matrix, expected {expected}")
+    return problems
+
+
+def repeated_rows(matrix: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs of row indices whose rows are identical (a repeated random stream)."""
+    if matrix.shape[0] < 2:
+        return []
+    keys = np.ascontiguousarray(matrix[:, :_FINGERPRINT_COLS])
+    order = np.lexsort(keys.T[::-1])
+    ordered = keys[order]
+    candidates = np.flatnonzero((ordered[1:] == ordered[:-1]).all(axis=1))
+    pairs = []
+    for c in candidates:
+        i, j = int(order[c]), int(order[c + 1])
+        if np.array_equal(matrix[i], matrix[j]):
+            pairs.append((min(i, j), max(i, j)))
+    return pairs
+
+
+def verify_random(matrix: np.ndarray, plan: Plan) -> list[str]:
+    """Every value in [0, 1) and no two rows alike (which a stream duplicated by fork gives)."""
+    problems = []
+    for index in range(plan.n_blocks):
+        block = matrix[plan.block(index)]
+        low, high = block.min(), block.max()
+        if not (low >= 0.0 and high < 1.0):
+            problems.append(f"block {index} holds values outside [0, 1): min {low}, max {high}")
+            break
+    pairs = repeated_rows(matrix)
+    if pairs:
+        shown = ", ".join(f"{i}={j}" for i, j in pairs[:_MAX_LISTED])
+        problems.append(f"{len(pairs)} pairs of identical rows ({shown}): workers drew the same random stream")
+    return problems
+
+
+def verify(matrix: np.ndarray, plan: Plan, workload: str, worker_ids: Collection[int]) -> list[str]:
+    """Problems found in ``matrix`` after ``workload`` ran; an empty list means verified."""
+    if matrix.shape != plan.shape or matrix.dtype != np.float64:
+        return [f"matrix is {matrix.dtype}{matrix.shape}, expected float64{plan.shape}"]
+    if workload == "pid":
+        return verify_pid(matrix, plan, worker_ids)
+    return verify_random(matrix, plan)

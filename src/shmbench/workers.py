@@ -1,0 +1,208 @@
+"""A group of worker processes, each with its own pipe and its own share of the blocks.
+
+Why not ``multiprocessing.Pool.map``: when a pool worker is killed its task is lost and
+``map`` waits forever, and a pool may hand every task to one fast worker, so the book's
+"every worker did some work" check could fail by chance. Here each worker owns a fixed,
+contiguous share of the blocks, and the parent waits on each worker's pipe *and* its process
+sentinel, so a death is seen at once and reported with the block the worker was on.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import traceback
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import wait
+from typing import Any, Protocol
+
+import numpy as np
+
+from .plan import Plan
+from .work import fill_blocks
+
+START_METHODS = ("fork", "spawn", "forkserver")
+# Explicit, so results do not change with the interpreter (Python 3.14 made forkserver
+# the Linux default). fork is the book's way and the cheapest start.
+DEFAULT_START_METHOD = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+_JOIN_SECONDS = 2.0
+
+
+class WorkerError(RuntimeError):
+    """A worker raised; the message carries the worker's traceback."""
+
+
+class WorkerDiedError(RuntimeError):
+    """A worker process ended without answering (killed, or crashed in C code)."""
+
+
+def resolve_start_method(start_method: str | None) -> str:
+    if start_method is None:
+        return DEFAULT_START_METHOD
+    available = [m for m in START_METHODS if m in mp.get_all_start_methods()]
+    if start_method not in available:
+        raise ValueError(f"unknown start method {start_method!r}; choose one of: {', '.join(available)}")
+    return start_method
+
+
+class Attachment(Protocol):
+    """How a worker reaches the matrix; pickled into the worker (or inherited with fork)."""
+
+    def open(self, plan: Plan, share: range) -> tuple[np.ndarray, int, Callable[[], None]]:
+        """Return (matrix view, plan row of its row 0, function that releases it)."""
+
+
+def _worker_main(conn, slot: int, attachment: Attachment, plan: Plan, share: range, progress) -> None:
+    # The parent owns interrupts: it stops the workers itself and releases what they share.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    release: Callable[[], None] = lambda: None
+    try:
+        matrix, first_row, release = attachment.open(plan, share)
+        conn.send(("ready", os.getpid()))
+        while True:
+            command, *args = conn.recv()
+            if command == "stop":
+                break
+            if command == "fill":
+                workload, check_default = args
+                fill_blocks(matrix, plan, share, workload, os.getpid(), check_default, first_row,
+                            on_block=lambda index: progress.__setitem__(slot, index))
+                conn.send(("done", None))
+            elif command == "collect":
+                for index in share:
+                    rows = plan.block(index)
+                    conn.send(("block", index, matrix[rows.start - first_row:rows.stop - first_row]))
+                conn.send(("done", None))
+    except EOFError:
+        pass  # the parent is gone; nothing more to do
+    except BaseException:
+        try:
+            conn.send(("error", traceback.format_exc()))
+        except OSError:
+            pass
+    finally:
+        matrix = None
+        release()
+        conn.close()
+
+
+class WorkerGroup:
+    """``workers`` processes, worker ``i`` owning ``shares[i]`` and opening ``attachments[i]``.
+
+    Used as a context manager, or with ``start()`` and ``close()``; ``close`` always leaves no
+    process behind, whatever state the workers are in.
+    """
+
+    def __init__(self, start_method: str, plan: Plan, shares: Sequence[range],
+                 attachments: Sequence[Attachment]) -> None:
+        self.start_method = start_method
+        self.plan = plan
+        self.shares = list(shares)
+        self.attachments = list(attachments)
+        self._ctx = mp.get_context(start_method)
+        self._procs: list[Any] = []
+        self._conns: list[Any] = []
+        self.pids: list[int] = []
+        self._progress = None
+
+    def __enter__(self) -> WorkerGroup:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start every worker and wait until each has opened its view of the matrix."""
+        self._progress = self._ctx.RawArray("q", len(self.shares))
+        for slot, (share, attachment) in enumerate(zip(self.shares, self.attachments)):
+            parent_end, child_end = self._ctx.Pipe()
+            proc = self._ctx.Process(target=_worker_main, name=f"shmbench-worker-{slot}", daemon=True,
+                                     args=(child_end, slot, attachment, self.plan, share, self._progress))
+            try:
+                proc.start()
+            except BaseException:
+                parent_end.close()
+                raise
+            finally:
+                child_end.close()
+            self._conns.append(parent_end)
+            self._procs.append(proc)
+        pids: dict[int, int] = {}
+        self._gather("start", lambda slot, msg: None, on_done=lambda slot, pid: pids.__setitem__(slot, pid),
+                     done_word="ready")
+        self.pids = [pids[slot] for slot in range(len(self._procs))]
+
+    def fill(self, workload: str, check_default: bool = True) -> None:
+        self._broadcast(("fill", workload, check_default))
+        self._gather("fill", lambda slot, msg: None)
+
+    def collect(self, on_block: Callable[[int, np.ndarray], None]) -> None:
+        """Ask every worker for its blocks; ``on_block(index, block)`` receives each copy."""
+        self._broadcast(("collect",))
+        self._gather("collect", lambda slot, msg: on_block(msg[1], msg[2]))
+
+    def _broadcast(self, message: tuple) -> None:
+        for conn in self._conns:
+            conn.send(message)
+
+    def _gather(self, what: str, on_message: Callable[[int, tuple], None],
+                on_done: Callable[[int, Any], None] | None = None, done_word: str = "done") -> None:
+        pending = set(range(len(self._procs)))
+        while pending:
+            conns = {self._conns[s]: s for s in pending}
+            sentinels = {self._procs[s].sentinel: s for s in pending}
+            for ready in wait(list(conns) + list(sentinels)):
+                slot = conns.get(ready, sentinels.get(ready))
+                if slot not in pending:
+                    continue
+                conn = self._conns[slot]
+                # A dead worker's last words may still sit in its pipe: read them first.
+                while slot in pending and conn.poll():
+                    try:
+                        message = conn.recv()
+                    except EOFError:
+                        break
+                    if message[0] == "error":
+                        raise WorkerError(f"{self._describe(slot)} failed during {what}:\n{message[1]}")
+                    if message[0] == done_word:
+                        pending.discard(slot)
+                        if on_done is not None:
+                            on_done(slot, message[1])
+                    else:
+                        on_message(slot, message)
+                if slot in pending and not self._procs[slot].is_alive():
+                    raise WorkerDiedError(f"{self._describe(slot)} died during {what} "
+                                          f"(exit code {self._procs[slot].exitcode}){self._where(slot, what)}")
+
+    def _describe(self, slot: int) -> str:
+        pid = self.pids[slot] if slot < len(self.pids) else self._procs[slot].pid
+        return f"worker {slot} (pid {pid})"
+
+    def _where(self, slot: int, what: str) -> str:
+        if what != "fill":
+            return ""
+        share = self.shares[slot]
+        return f" on block {self._progress[slot]} of its blocks {share.start}-{share.stop - 1}"
+
+    def close(self) -> None:
+        """Stop every worker: ask politely, then terminate, then kill; reap them all."""
+        for proc, conn in zip(self._procs, self._conns):
+            if proc.is_alive():
+                try:
+                    conn.send(("stop",))
+                except OSError:
+                    pass
+        for proc in self._procs:
+            proc.join(_JOIN_SECONDS)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(_JOIN_SECONDS)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            proc.close()
+        for conn in self._conns:
+            conn.close()
+        self._procs, self._conns = [], []
+        self._progress = None
