@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .plan import Plan
+from .preflight import PreflightError
 from .result import PHASES, RunResult
 from .runner import run
 from .strategies import Strategy, create, strategies
@@ -10,5 +11,5 @@ from .work import WORKLOADS
 
 __version__ = "0.1.0"
 
-__all__ = ["DEFAULT_START_METHOD", "PHASES", "Plan", "RunResult", "START_METHODS", "Strategy", "WORKLOADS",
+__all__ = ["DEFAULT_START_METHOD", "PHASES", "Plan", "PreflightError", "RunResult", "START_METHODS", "Strategy", "WORKLOADS",
            "WorkerDiedError", "WorkerError", "create", "run", "strategies", "__version__"]

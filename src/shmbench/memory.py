@@ -44,10 +44,9 @@ def total_pss(processes: Iterable[ProcessMemory]) -> int:
 
 
 def segment_maps(pid: int, needle: str) -> list[dict]:
-    """The mappings of ``pid`` whose path contains ``needle`` (like a line of ``pmap -x``)."""
+    """The mappings of ``pid`` whose path contains ``needle``, like lines of ``pmap -x``."""
     try:
         maps = psutil.Process(pid).memory_maps(grouped=True)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return []
-    return [{"path": m.path, "rss": m.rss, "pss": m.pss, "size": m.size}
-            for m in maps if needle in m.path]
+    return [{"path": m.path, "size": m.size, "rss": m.rss, "pss": m.pss} for m in maps if needle in m.path]

@@ -11,9 +11,11 @@ from functools import cached_property
 import numpy as np
 
 ITEMSIZE = np.dtype(np.float64).itemsize
-# Blocks of about this many bytes keep per-task overhead negligible while giving a
-# 2-4 worker pool enough blocks to share; the book's one-row tasks are block_rows=1.
+# Blocks of at most this many bytes, and at least MIN_BLOCKS of them where the rows allow:
+# per-block overhead (a Generator, a verify step) stays negligible, and small matrices still
+# split over many workers. The book's one-row tasks are block_rows=1.
 TARGET_BLOCK_BYTES = 8 * 2**20
+MIN_BLOCKS = 64
 # One matrix must be addressable by numpy and by a single mmap on a 64-bit machine.
 MAX_ELEMENTS = 2**62 // ITEMSIZE
 
@@ -44,7 +46,7 @@ class Plan:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         block_rows = self.block_rows
         if block_rows is None:
-            block_rows = max(1, TARGET_BLOCK_BYTES // (cols * ITEMSIZE))
+            block_rows = max(1, min(TARGET_BLOCK_BYTES // (cols * ITEMSIZE), -(-rows // MIN_BLOCKS)))
         block_rows = min(_positive_int("block_rows", block_rows), rows)
         object.__setattr__(self, "rows", rows)
         object.__setattr__(self, "cols", cols)

@@ -15,7 +15,7 @@ class RunResult:
     """One verified (or not) run of a strategy.
 
     ``phases`` holds seconds per phase of the first pass (``fill`` and ``collect`` are the cold
-    pass of freshly started workers); ``warm_seconds`` holds fill+collect of each repeat after it.
+    pass of freshly started workers); ``warm_passes`` holds fill+collect of each repeat after it.
     """
 
     strategy: str
@@ -33,8 +33,8 @@ class RunResult:
     verified: bool
     problems: list[str] = field(default_factory=list)
     digest: str | None = None
-    warm_seconds: list[float] = field(default_factory=list)
-    peak_pss_bytes: int | None = None
+    warm_passes: list[float] = field(default_factory=list)
+    peak_total_pss_bytes: int | None = None
     memory: list[dict] = field(default_factory=list)
 
     @property
@@ -48,7 +48,7 @@ class RunResult:
 
     @property
     def warm_median(self) -> float | None:
-        return statistics.median(self.warm_seconds) if self.warm_seconds else None
+        return statistics.median(self.warm_passes) if self.warm_passes else None
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -63,10 +63,10 @@ class RunResult:
                 f"{'verified' if self.verified else 'NOT VERIFIED'}")
         phases = "  ".join(f"{name} {self.phases[name]:.4f}s" for name in PHASES)
         lines = [head, f"  {phases}  total {self.total_seconds:.4f}s"]
-        if self.warm_seconds:
-            lines.append(f"  warm fill+collect: median {self.warm_median:.4f}s over {len(self.warm_seconds)}")
-        if self.peak_pss_bytes is not None:
-            lines.append(f"  peak total PSS {self.peak_pss_bytes / 2**20:.1f} MiB "
-                         f"({self.peak_pss_bytes / self.nbytes:.2f}x the matrix)")
+        if self.warm_passes:
+            lines.append(f"  warm fill+collect: median {self.warm_median:.4f}s over {len(self.warm_passes)}")
+        if self.peak_total_pss_bytes is not None:
+            lines.append(f"  peak total PSS {self.peak_total_pss_bytes / 2**20:.1f} MiB "
+                         f"({self.peak_total_pss_bytes / self.nbytes:.2f}x the matrix)")
         lines += [f"  problem: {p}" for p in self.problems]
         return "\n".join(lines)

@@ -6,10 +6,10 @@ import os
 import time
 from contextlib import contextmanager
 
-from . import memory, strategies
+from . import memory
 from .plan import Plan
 from .result import PHASES, RunResult
-from .strategies import Strategy
+from .strategies import Strategy, create
 from .verify import verify
 
 
@@ -37,17 +37,19 @@ def _processes(strategy: Strategy) -> list[tuple[int, str]]:
 
 def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "random", seed: int = 0,
         start_method: str | None = None, block_rows: int | None = None, digest: bool = False,
-        repeat: int = 0, memory_usage: bool = True) -> RunResult:
+        repeat: int = 0, memory_usage: bool = True, force: bool = False) -> RunResult:
     """Fill a ``rows`` x ``cols`` float64 matrix with ``strategy`` and verify it.
 
     ``repeat`` more fills follow the first with the same workers (warm timings). With
     ``memory_usage`` the PSS of the parent and every worker is read after the fill and the
-    collect, outside the timed phases. Raises ``ValueError`` on bad input before allocating.
+    collect, outside the timed phases. Raises ``ValueError`` on bad input, and ``PreflightError``
+    (a ``ValueError``) when the run cannot fit in memory unless ``force``, both before allocating.
     """
     plan = Plan(rows, cols, seed, block_rows)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
         raise ValueError(f"repeat must be a non-negative integer, got {repeat!r}")
-    instance = strategies.create(strategy, plan, workers, workload, start_method)
+    instance = create(strategy, plan, workers, workload, start_method)
+    instance.check_fits(force)
     phases = dict.fromkeys(PHASES, 0.0)
     samples: list[list[memory.ProcessMemory]] = []
     warm: list[float] = []
@@ -92,7 +94,7 @@ def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "
         strategy=strategy, workload=workload, rows=plan.rows, cols=plan.cols, workers=instance.workers,
         start_method=instance.start_method, n_blocks=plan.n_blocks, block_rows=plan.block_rows,
         seed=plan.seed, phases=phases, total_seconds=sum(phases.values()), pids=pids,
-        verified=not problems, problems=problems, digest=sha, warm_seconds=warm,
-        peak_pss_bytes=memory.total_pss(peak) if samples else None,
+        verified=not problems, problems=problems, digest=sha, warm_passes=warm,
+        peak_total_pss_bytes=memory.total_pss(peak) if samples else None,
         memory=[m.as_dict() for m in peak],
     )

@@ -55,6 +55,7 @@ class Attachment(Protocol):
 def _worker_main(conn, slot: int, attachment: Attachment, plan: Plan, share: range, progress) -> None:
     # The parent owns interrupts: it stops the workers itself and releases what they share.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited with fork
     release: Callable[[], None] = lambda: None
     try:
         matrix, first_row, release = attachment.open(plan, share)

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .. import preflight
 from ..plan import Plan, _positive_int
 from ..work import check_workload, prepare
 from ..workers import Attachment, WorkerGroup, resolve_start_method
@@ -42,6 +43,14 @@ class Strategy(ABC):
         """Why this strategy cannot run here, or None when it can."""
         return None
 
+    def need(self) -> preflight.Need:
+        """Bytes this run needs at once (RAM in all, and /dev/shm), for the preflight."""
+        return preflight.matrix_need(self.plan, self.workers, self.uses_processes, in_shm=self.shares_memory)
+
+    def check_fits(self, force: bool = False) -> None:
+        """Raise ``PreflightError`` if this run cannot fit the machine; call before ``allocate``."""
+        preflight.check(self.need(), force)
+
     @property
     def worker_ids(self) -> list[int]:
         """The ids the ``pid`` workload writes: one per worker."""
@@ -68,6 +77,11 @@ class Strategy(ABC):
     def is_shared_view(self) -> bool:
         """True when ``self.matrix`` is the shared buffer itself, not a copy of it."""
         return True
+
+    @property
+    def mapping_name(self) -> str | None:
+        """A part of the path under which the shared matrix shows in ``/proc/PID/maps``."""
+        return None
 
     def close(self) -> None:
         """Stop workers and release the matrix; idempotent."""

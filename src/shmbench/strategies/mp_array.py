@@ -56,6 +56,11 @@ class MpArray(ProcessStrategy):
     def is_shared_view(self) -> bool:
         return np.shares_memory(self.matrix, np.frombuffer(self._raw, dtype=np.uint8))
 
+    @property
+    def mapping_name(self) -> str:
+        # multiprocessing.heap backs the array with an unlinked file /dev/shm/pym-<pid>-*.
+        return "/pym-"
+
     def release(self) -> None:
         global _INHERITED
         if _INHERITED is getattr(self, "_raw", None):

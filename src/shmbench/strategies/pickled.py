@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..plan import Plan
+from .. import preflight
+from ..plan import ITEMSIZE, Plan
 from .base import ProcessStrategy
 
 
@@ -22,6 +23,13 @@ class Pickled(ProcessStrategy):
     summary = "workers fill private copies and return them pickled; the parent copies them in"
     shares_memory = False
     check_default = False  # a worker's rows are its own: no other worker can touch them
+
+    def need(self) -> preflight.Need:
+        # The parent's matrix, the workers' private blocks (one matrix in all) and, per worker,
+        # a block in flight three times: pickled by the worker, received, unpickled.
+        block = self.plan.block_rows * self.plan.cols * ITEMSIZE
+        ram = 2 * self.plan.nbytes + 3 * block * self.workers
+        return preflight.Need(ram + preflight.process_overhead(self.workers, True), 0)
 
     def allocate(self) -> None:
         self.matrix = np.empty(self.plan.shape)

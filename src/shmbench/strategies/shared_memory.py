@@ -49,9 +49,9 @@ class SharedMemoryStrategy(ProcessStrategy):
         self.matrix = np.ndarray(self.plan.shape, dtype=np.float64, buffer=self._segment.buf)
 
     @property
-    def segment_name(self) -> str | None:
+    def mapping_name(self) -> str | None:
         segment = getattr(self, "_segment", None)
-        return segment.name if segment is not None else None
+        return f"/{segment.name}" if segment is not None else None
 
     def attachment(self, slot: int) -> _SegmentAttachment:
         return _SegmentAttachment(self._segment.name)

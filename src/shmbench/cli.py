@@ -1,0 +1,306 @@
+"""The ``shmbench`` command: run a comparison, the book's demo, memory proof, strategies, machine."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections import Counter
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import compare, memory, report, sysinfo
+from .plan import Plan
+from .preflight import PreflightError
+from .sizes import describe, parse_size
+from .strategies import REGISTRY, create
+from .verify import pid_counts
+from .work import DEFAULT_VALUE, WORKLOADS
+from .workers import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
+
+#: The 1 GiB reference case; the default grid takes well under a minute on a 2-core machine.
+DEFAULT_SIZE = "4096x32768"
+DEFAULT_REPEAT = 3
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad usage: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        raise UsageError(message)
+
+
+def _size(spec: str) -> tuple[int, int]:
+    try:
+        return parse_size(spec)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _console() -> Console:
+    # Piped output gets a width a table fits in, not the 80 columns rich assumes.
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=200)
+
+
+def _err_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+# ---- run -----------------------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    names = args.strategy or compare.available_strategies()
+    workers = args.workers or sorted({1, 2, os.cpu_count() or 1})
+    cases = compare.grid(names, workers, args.size or [parse_size(DEFAULT_SIZE)],
+                         args.workload or ["random"], args.start_method or [DEFAULT_START_METHOD])
+    compare.check_cases(cases, args.block_rows, args.force)
+
+    err = _err_console()
+    quiet_stdout = args.json == "-" or args.csv == "-"
+    results = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("starting", total=len(cases))
+        for case in cases:
+            where = f" {case.start_method}" if case.start_method else ""
+            progress.update(task, description=f"{case.strategy}{where} ×{case.workers} "
+                                              f"{describe(case.rows, case.cols)} {case.workload}")
+            results.append(compare.run_case(case, args.seed, args.repeat, args.block_rows, args.force))
+            progress.advance(task)
+
+    records = compare.records(results)
+    if not quiet_stdout:
+        report.print_table(records, _console())
+    if args.json:
+        report.write_json(args.json, report.document(sysinfo.machine(), records))
+    if args.csv:
+        report.write_csv(args.csv, records)
+    if args.plot:
+        report.plot(args.plot, records)
+        err.print(f"plot written to {args.plot}")
+    failed = [r for r in results if not r.verified]
+    for r in failed:
+        err.print(f"shmbench: {r.strategy} ({r.start_method}, {r.workers} workers) did not verify: "
+                  + "; ".join(r.problems))
+    return EXIT_FAILED if failed else 0
+
+
+# ---- demo ----------------------------------------------------------------------------------------
+
+def _pause(args: argparse.Namespace, prompt: str) -> None:
+    if args.pause:
+        input(prompt)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The book's demonstration: 42 everywhere, workers write their PIDs, then the three checks."""
+    out = _console()
+    rows, cols = args.size
+    plan = Plan(rows, cols, block_rows=args.block_rows)
+    with create("mp_array", plan, args.workers, "pid", args.start_method) as demo:
+        demo.check_fits(args.force)
+        demo.allocate()
+        out.print(f"Created a shared multiprocessing.Array of {rows * cols:,} doubles ({describe(rows, cols)}), "
+                  f"seen through np.frombuffer().reshape({rows}, {cols}); "
+                  f"the view shares the array's memory: {demo.is_shared_view()}")
+        demo.prepare()
+        out.print(f"Filled with {DEFAULT_VALUE}: {demo.matrix}")
+        _pause(args, "Press Enter to start the workers...")
+        demo.start()
+        demo.fill()
+        out.print(f"{len(demo.worker_ids)} workers ({demo.start_method}) wrote their PIDs into "
+                  f"{plan.n_blocks} blocks of {plan.block_rows} row(s): {demo.matrix}")
+        _pause(args, "Workers are alive (watch them in htop). Press Enter to check the matrix...")
+        counts, problems = pid_counts(demo.matrix, plan)
+        pids_table = Table("PID", "elements written", title="Elements written by each worker")
+        for pid, count in sorted(counts.items()):
+            pids_table.add_row(str(pid), f"{count:,}")
+        out.print(pids_table)
+        checks = [
+            (f"no {DEFAULT_VALUE} is left", not problems and DEFAULT_VALUE not in counts),
+            (f"per-PID counts sum to {rows * cols:,}", sum(counts.values()) == rows * cols),
+            (f"every one of the {args.workers} workers did some work",
+             set(counts) == set(demo.worker_ids) or (plan.n_blocks < args.workers and len(counts) == plan.n_blocks)),
+            ("the parent's matrix is the shared array, not a copy", demo.is_shared_view()),
+        ]
+        for text, ok in checks:
+            out.print(f"[{'green' if ok else 'red'}]{'✔' if ok else '✘'}[/] {text}")
+        _memory_table(out, demo, plan)
+    return 0 if all(ok for _, ok in checks) else EXIT_FAILED
+
+
+# ---- memory --------------------------------------------------------------------------------------
+
+def _mib(value: int) -> str:
+    return f"{value / 2**20:,.1f}"
+
+
+def _memory_table(out: Console, instance, plan: Plan) -> None:
+    pids = [(os.getpid(), "parent")] + [(pid, f"worker {i}") for i, pid in enumerate(instance.worker_ids)
+                                        if instance.uses_processes]
+    rows = memory.snapshot(pids)
+    title = (f"{instance.name}: memory per process, MiB (matrix {_mib(plan.nbytes)} MiB)")
+    table = Table("process", "PID", "RSS", "PSS", "USS", "shared", "matrix mapping (pmap -x)", title=title)
+    for m in rows:
+        maps = memory.segment_maps(m.pid, instance.mapping_name) if instance.mapping_name else []
+        where = "\n".join(f"{x['path']}  size {_mib(x['size'])}  rss {_mib(x['rss'])}  pss {_mib(x['pss'])}"
+                          for x in maps) or ("private memory (no shared mapping)" if not instance.shares_memory
+                                             else "–")
+        table.add_row(m.role, str(m.pid), _mib(m.rss), _mib(m.pss), _mib(m.uss), _mib(m.shared), where)
+    total = memory.total_pss(rows)
+    table.caption = f"total PSS {_mib(total)} MiB = {total / plan.nbytes:.2f} × the matrix"
+    out.print(table)
+
+
+def cmd_memory(args: argparse.Namespace) -> int:
+    out = _console()
+    rows, cols = args.size
+    plan = Plan(rows, cols)
+    names = args.strategy or [n for n in compare.available_strategies() if REGISTRY[n].uses_processes]
+    instances = [create(n, plan, args.workers, args.workload, args.start_method) for n in names]
+    for instance in instances:
+        instance.check_fits(args.force)
+    for instance in instances:
+        with instance:
+            instance.allocate()
+            instance.start()
+            instance.prepare()
+            instance.fill()
+            instance.collect()
+            _memory_table(out, instance, plan)
+    return 0
+
+
+# ---- list, sysinfo -------------------------------------------------------------------------------
+
+def cmd_list(args: argparse.Namespace) -> int:
+    table = Table("strategy", "available", "processes", "shares memory", "what it is")
+    for name, cls in REGISTRY.items():
+        reason = cls.unavailable_reason()
+        table.add_row(name, "yes" if reason is None else f"no: {reason}", "yes" if cls.uses_processes else "no",
+                      "yes" if cls.shares_memory else "no", cls.summary)
+    _console().print(table)
+    return 0
+
+
+def cmd_sysinfo(args: argparse.Namespace) -> int:
+    table = Table("fact", "value", show_header=False)
+    for key, value in sysinfo.machine().items():
+        if key.endswith("_bytes") and value is not None:
+            value = f"{value / 2**30:.2f} GiB"
+        table.add_row(key.replace("_bytes", ""), escape(str(value)))
+    _console().print(table)
+    return 0
+
+
+# ---- parser --------------------------------------------------------------------------------------
+
+def parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="shmbench", description="How should processes share one large numpy matrix, "
+                                                "and what does each way cost?")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    methods = [m for m in START_METHODS]
+
+    run = sub.add_parser("run", help="compare strategies: table, JSON, CSV, plot")
+    run.add_argument("--strategy", action="append", choices=list(REGISTRY), help="repeatable; default: all available")
+    run.add_argument("--workers", action="append", type=_count, help="repeatable; default: 1, 2 and the core count")
+    run.add_argument("--size", action="append", type=_size,
+                     help=f"ROWSxCOLS or bytes (256MiB, 1GiB); repeatable; default {DEFAULT_SIZE}")
+    run.add_argument("--workload", action="append", choices=[w for w in WORKLOADS], help="repeatable; default random")
+    run.add_argument("--start-method", action="append", choices=methods,
+                     help=f"repeatable; default {DEFAULT_START_METHOD}")
+    run.add_argument("--seed", type=_non_negative, default=0)
+    run.add_argument("--repeat", type=_non_negative, default=DEFAULT_REPEAT,
+                     help=f"warm fills measured after the first (default {DEFAULT_REPEAT})")
+    run.add_argument("--block-rows", type=_count, help="rows per block (default: about 8 MiB blocks)")
+    run.add_argument("--json", metavar="PATH", help="write results as JSON ('-' for stdout)")
+    run.add_argument("--csv", metavar="PATH", help="write results as CSV ('-' for stdout)")
+    run.add_argument("--plot", metavar="PATH.png", help="write a PNG plot of time and memory")
+    run.add_argument("--force", action="store_true", help="run even where the memory preflight refuses")
+    run.set_defaults(handler=cmd_run)
+
+    demo = sub.add_parser("demo", help="the book's demonstration: PIDs written into a shared matrix")
+    demo.add_argument("--workers", type=_count, default=os.cpu_count() or 1)
+    demo.add_argument("--size", type=_size, default=parse_size("1000x1000"))
+    demo.add_argument("--block-rows", type=_count, default=1, help="1 is the book's one task per row")
+    demo.add_argument("--start-method", choices=methods, default=DEFAULT_START_METHOD)
+    demo.add_argument("--pause", action="store_true", help="wait for Enter at the book's two points")
+    demo.add_argument("--force", action="store_true")
+    demo.set_defaults(handler=cmd_demo)
+
+    mem = sub.add_parser("memory", help="per-process RSS/PSS/USS and the shared mapping, like pmap -x")
+    mem.add_argument("--strategy", action="append", choices=list(REGISTRY))
+    mem.add_argument("--workers", type=_count, default=2)
+    mem.add_argument("--size", type=_size, default=parse_size("256MiB"))
+    mem.add_argument("--workload", choices=list(WORKLOADS), default="random")
+    mem.add_argument("--start-method", choices=methods, default=DEFAULT_START_METHOD)
+    mem.add_argument("--force", action="store_true")
+    mem.set_defaults(handler=cmd_memory)
+
+    sub.add_parser("list", help="every strategy, available or not and why").set_defaults(handler=cmd_list)
+    sub.add_parser("sysinfo", help="the machine block recorded with every result").set_defaults(handler=cmd_sysinfo)
+    return top
+
+
+def _terminate(signum, frame):
+    # Turn SIGTERM into an exception, so every finally block stops workers and frees segments.
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    err = _err_console()
+    try:
+        args = parser().parse_args(argv)
+    except UsageError as error:
+        err.print(escape(f"shmbench: error: {error}"), soft_wrap=True)
+        return EXIT_USAGE
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return args.handler(args)
+    except (PreflightError, ValueError) as error:
+        err.print(escape(f"shmbench: error: {error}"), soft_wrap=True)
+        return EXIT_USAGE
+    except (WorkerError, WorkerDiedError) as error:
+        err.print(escape(f"shmbench: run failed: {error}"), soft_wrap=True)
+        return EXIT_FAILED
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `| head`); say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        err.print("shmbench: interrupted; workers stopped and shared memory released")
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Turning records into what a person reads: a table, CSV, JSON and a plot."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from typing import IO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .sizes import describe
+
+#: Bumped whenever a field changes meaning or goes away; new fields may appear at any time.
+SCHEMA_VERSION = 1
+CSV_FIELDS = ("strategy", "start_method", "workers", "workload", "rows", "cols", "nbytes", "cold_seconds",
+              "warm_seconds", "warm_min", "warm_max", "speedup", "gbps", "peak_total_pss_bytes", "pss_multiple",
+              "verified")
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def table(records: Sequence[dict], title: str | None = None) -> Table:
+    out = Table(title=title, title_justify="left")
+    for header, justify in (("strategy", "left"), ("start", "left"), ("workers", "right"),
+                            ("size", "left"), ("workload", "left"), ("cold s", "right"),
+                            ("warm s (min–max)", "right"), ("speed-up", "right"), ("GB/s", "right"),
+                            ("PSS × matrix", "right"), ("verified", "left")):
+        out.add_column(header, justify=justify, overflow="fold")
+    for r in records:
+        warm = "–" if r["warm_seconds"] is None else (
+            f"{r['warm_seconds']:.3f} ({r['warm_min']:.3f}–{r['warm_max']:.3f})")
+        out.add_row(r["strategy"], r["start_method"] or "–", str(r["workers"]), describe(r["rows"], r["cols"]),
+                    r["workload"], f"{r['cold_seconds']:.3f}", warm, _num(r["speedup"], ".2f"),
+                    _num(r["gbps"], ".2f"), _num(r["pss_multiple"], ".2f"),
+                    "yes" if r["verified"] else escape("NO: " + "; ".join(r["problems"])))
+    return out
+
+
+def print_table(records: Sequence[dict], console: Console | None = None, title: str | None = None) -> None:
+    (console or Console()).print(table(records, title))
+
+
+def document(machine: dict, records: Sequence[dict]) -> dict:
+    """The JSON document: ``{"schema", "machine", "results"}`` (see docs/results-schema.md)."""
+    return {"schema": SCHEMA_VERSION, "machine": machine, "results": list(records)}
+
+
+def _open(path: str) -> IO[str]:
+    return sys.stdout if path == "-" else open(path, "w", newline="")
+
+
+def write_json(path: str, doc: dict) -> None:
+    stream = _open(path)
+    try:
+        json.dump(doc, stream, indent=2)
+        stream.write("\n")
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+
+
+def write_csv(path: str, records: Sequence[dict]) -> None:
+    stream = _open(path)
+    try:
+        writer = csv.DictWriter(stream, CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+
+
+def plot(path: str, records: Sequence[dict]) -> None:
+    """Time against workers per strategy, with the ideal line, one panel per size and workload; and
+    peak memory per strategy as a multiple of the matrix."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = list(dict.fromkeys((r["rows"], r["cols"], r["workload"]) for r in records))
+    fig, axes = plt.subplots(2, len(panels), figsize=(5.5 * len(panels), 8.5), squeeze=False)
+    for column, (rows, cols, workload) in enumerate(panels):
+        mine = [r for r in records if (r["rows"], r["cols"], r["workload"]) == (rows, cols, workload)]
+        top, bottom = axes[0][column], axes[1][column]
+        top.set_title(f"{workload} fill, {describe(rows, cols)}")
+        counts = sorted({r["workers"] for r in mine})
+        serial = [r for r in mine if r["strategy"] == "serial"]
+        if serial and len(counts) > 1:
+            base = serial[0]["steady_seconds"]
+            top.plot(counts, [base / n for n in counts], "k--", label="ideal (serial / workers)")
+        for key in dict.fromkeys((r["strategy"], r["start_method"]) for r in mine):
+            series = sorted((r for r in mine if (r["strategy"], r["start_method"]) == key),
+                            key=lambda r: r["workers"])
+            label = key[0] if key[1] is None else f"{key[0]} ({key[1]})"
+            xs = [r["workers"] for r in series]
+            if len(xs) == 1 and key[0] == "serial":
+                top.axhline(series[0]["steady_seconds"], color="grey", lw=1, label="serial")
+                continue
+            top.plot(xs, [r["steady_seconds"] for r in series], "o-", label=label)
+        top.set_xlabel("workers")
+        top.set_ylabel("seconds (warm median; lower is better)")
+        top.set_xticks(counts)
+        top.set_ylim(bottom=0)
+        top.legend(fontsize="small")
+        top.grid(alpha=0.3)
+        labels, multiples = [], []
+        for r in mine:
+            if r["pss_multiple"] is not None:
+                where = f", {r['start_method']}" if r["start_method"] else ""
+                labels.append(f"{r['strategy']} ({r['workers']}w{where})")
+                multiples.append(r["pss_multiple"])
+        bottom.barh(range(len(multiples)), multiples, color="tab:purple")
+        bottom.axvline(1.0, color="k", lw=1, ls="--", label="one matrix")
+        bottom.set_yticks(range(len(labels)), labels, fontsize="small")
+        bottom.invert_yaxis()
+        bottom.set_xlabel("peak PSS of all processes ÷ matrix size (lower is better)")
+        bottom.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+

@@ -1,0 +1,57 @@
+"""What machine a result came from: the block printed by ``shmbench sysinfo`` and put in every JSON."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import sys
+
+import numpy as np
+import psutil
+
+from .workers import DEFAULT_START_METHOD
+
+_THP_SHMEM = "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def machine() -> dict:
+    """Facts that explain a figure: CPU, memory, /dev/shm, kernel settings and versions."""
+    shm = shutil.disk_usage("/dev/shm") if os.path.isdir("/dev/shm") else None
+    memory = psutil.virtual_memory()
+    return {
+        "cpu_model": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "ram_total_bytes": memory.total,
+        "ram_available_bytes": memory.available,
+        "shm_total_bytes": shm.total if shm else None,
+        "shm_free_bytes": shm.free if shm else None,
+        "thp_shmem_enabled": _read(_THP_SHMEM),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "start_method_default": DEFAULT_START_METHOD,
+        # The first method listed is the interpreter's default (asking get_start_method would fix it).
+        "interpreter_start_method_default": mp.get_start_method(allow_none=True) or mp.get_all_start_methods()[0],
+    }

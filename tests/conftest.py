@@ -1,0 +1,51 @@
+"""Every test must leave the machine as it found it: no /dev/shm entries, no worker processes."""
+from __future__ import annotations
+
+import os
+import time
+
+import psutil
+import pytest
+
+SHM = "/dev/shm"
+# multiprocessing's own helpers live for the whole session by design.
+_HELPERS = ("resource_tracker", "forkserver")
+
+
+def shm_entries() -> set[str]:
+    return set(os.listdir(SHM)) if os.path.isdir(SHM) else set()
+
+
+def worker_processes() -> list[psutil.Process]:
+    out = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            cmdline = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+        if not any(helper in cmdline for helper in _HELPERS):
+            out.append(child)
+    return out
+
+
+def assert_nothing_left(before: set[str]) -> None:
+    # A worker that was just told to stop may take a moment to be reaped.
+    deadline = time.monotonic() + 5
+    while worker_processes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert worker_processes() == [], "worker processes outlived the test"
+    assert shm_entries() == before, f"/dev/shm changed: {shm_entries() ^ before}"
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_behind():
+    before = shm_entries()
+    yield
+    assert_nothing_left(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_leaves_nothing_behind():
+    before = shm_entries()
+    yield
+    assert shm_entries() == before

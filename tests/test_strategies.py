@@ -1,0 +1,162 @@
+"""Every strategy, workload, worker count and start method gives a verified, identical matrix."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import shmbench
+from shmbench import Plan, create
+from shmbench.strategies import REGISTRY
+
+PROCESS_STRATEGIES = [name for name, cls in REGISTRY.items() if cls.uses_processes]
+SHARED = [name for name in PROCESS_STRATEGIES if REGISTRY[name].shares_memory]
+METHODS = list(shmbench.START_METHODS)
+
+
+def runs():
+    yield "serial", None
+    for name in PROCESS_STRATEGIES:
+        for method in METHODS:
+            yield name, method
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("workload", ["pid", "random"])
+@pytest.mark.parametrize("strategy, method", list(runs()))
+def test_every_run_verifies(strategy, method, workload, workers):
+    result = shmbench.run(strategy, 64, 96, workers=workers, workload=workload, start_method=method,
+                          block_rows=4)
+    assert result.verified, result.problems
+    assert result.problems == []
+    assert set(result.phases) == set(shmbench.PHASES)
+    assert all(seconds >= 0 for seconds in result.phases.values())
+    if strategy != "serial":
+        assert result.start_method == method
+        assert len(result.pids) == workers
+        assert result.workers == workers
+
+
+def test_default_start_method_is_explicit_and_recorded():
+    result = shmbench.run("shared_memory", 8, 8, workers=2)
+    assert result.start_method == shmbench.DEFAULT_START_METHOD
+    assert shmbench.run("serial", 8, 8).start_method is None
+
+
+def digest(strategy, workers, method, seed=0):
+    result = shmbench.run(strategy, 50, 33, workers=workers, start_method=method, seed=seed, block_rows=7,
+                          digest=True)
+    assert result.verified, result.problems
+    return result.digest
+
+
+def test_random_digests_agree_across_strategies_workers_and_start_methods():
+    reference = digest("serial", 1, None)
+    for strategy in PROCESS_STRATEGIES:
+        for workers in (1, 2, 3):
+            for method in ("fork", "spawn"):
+                assert digest(strategy, workers, method) == reference, (strategy, workers, method)
+    assert digest("serial", 1, None, seed=1) != reference
+    assert digest("shared_memory", 2, "fork", seed=1) == digest("serial", 1, None, seed=1)
+
+
+@pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
+@pytest.mark.parametrize("rows, cols, workers, block_rows", [
+    (1, 50, 2, None),     # one row: one block, one worker gets it
+    (2, 10, 3, None),     # fewer rows than workers
+    (37, 5, 2, 5),        # rows not divisible by blocks
+    (40, 1, 3, 3),        # one column
+])
+def test_odd_shapes(strategy, rows, cols, workers, block_rows):
+    for workload in ("pid", "random"):
+        result = shmbench.run(strategy, rows, cols, workers=workers, workload=workload, block_rows=block_rows,
+                              digest=True)
+        assert result.verified, result.problems
+    assert result.digest == shmbench.run("serial", rows, cols, block_rows=block_rows, digest=True).digest
+
+
+def test_legacy_random_under_fork_repeats_the_stream_and_is_not_verified():
+    result = shmbench.run("mp_array", 64, 32, workers=2, workload="legacy-random", start_method="fork",
+                          block_rows=4)
+    assert not result.verified
+    assert any("same random stream" in p for p in result.problems)
+
+
+def test_legacy_random_is_fine_where_each_process_seeds_itself():
+    assert shmbench.run("serial", 64, 32, workload="legacy-random").verified
+    assert shmbench.run("shared_memory", 64, 32, workers=2, workload="legacy-random",
+                        start_method="spawn", block_rows=4).verified
+
+
+@pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
+@pytest.mark.parametrize("method", METHODS)
+def test_worker_writes_are_visible_in_the_parent_only_when_shared(strategy, method):
+    with create(strategy, Plan(16, 8, block_rows=2), workers=2, workload="pid", start_method=method) as s:
+        s.allocate()
+        s.start()
+        s.prepare()
+        s.fill()
+        seen = set(np.unique(s.matrix).astype(int))
+        if s.shares_memory:
+            assert seen == set(s.worker_ids)
+            assert s.is_shared_view()
+        else:
+            assert seen == {42}
+            s.collect()
+            assert set(np.unique(s.matrix).astype(int)) == set(s.worker_ids)
+
+
+def test_verification_catches_a_wrong_matrix():
+    from shmbench.verify import verify
+
+    plan = Plan(8, 4, block_rows=2)
+    matrix = np.full(plan.shape, 42.0)
+    assert any("default" in p for p in verify(matrix, plan, "pid", [1]))
+    matrix[:] = 7.0
+    assert any("no worker" in p for p in verify(matrix, plan, "pid", [1, 2]))
+    assert any("distinct" in p for p in verify(matrix, plan, "pid", [7, 8]))
+    matrix[0, 0] = 8.0
+    assert any("more than one value" in p for p in verify(matrix, plan, "pid", [7, 8]))
+    rng = np.random.default_rng(0).random(plan.shape)
+    assert verify(rng, plan, "random", []) == []
+    rng[5] = rng[2]
+    assert any("identical rows" in p for p in verify(rng, plan, "random", []))
+    rng[5, 0] = 1.5
+    assert any("outside [0, 1)" in p for p in verify(rng, plan, "random", []))
+
+
+def test_repeated_fills_are_timed_and_verified():
+    result = shmbench.run("shared_memory", 32, 32, workers=2, workload="pid", repeat=3)
+    assert result.verified and len(result.warm_passes) == 3
+    assert result.peak_total_pss_bytes and {m["role"] for m in result.memory} == {"parent", "worker 0", "worker 1"}
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(strategy="nope"), ["serial", "shared_memory", "pickled", "mp_array"]),
+    (dict(workload="zeros"), ["pid", "random", "legacy-random"]),
+    (dict(start_method="thread"), ["fork", "spawn", "forkserver"]),
+    (dict(workers=0), ["workers"]),
+    (dict(workers=-2), ["workers"]),
+    (dict(rows=0), ["rows"]),
+    (dict(cols=-1), ["cols"]),
+    (dict(repeat=-1), ["repeat"]),
+])
+def test_bad_input_names_the_allowed_values(kwargs, words):
+    args = dict(strategy="shared_memory", rows=8, cols=8) | kwargs
+    with pytest.raises(ValueError) as info:
+        shmbench.run(**args)
+    for word in words:
+        assert word in str(info.value)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_no_resource_tracker_warnings(method):
+    code = (f"import shmbench\n"
+            f"for s in shmbench.strategies():\n"
+            f"    assert shmbench.run(s, 64, 64, workers=2, start_method={method!r}).verified\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "leaked" not in done.stderr and "resource_tracker" not in done.stderr, done.stderr
+    assert done.stderr == ""
