@@ -140,7 +140,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                   f"{plan.n_blocks} blocks of {plan.block_rows} row(s): {demo.matrix}")
         _pause(args, "Workers are alive (watch them in htop). Press Enter to check the matrix...")
         counts, problems = pid_counts(demo.matrix, plan)
-        pids_table = Table("PID", "elements written", title="Elements written by each worker")
+        out.print("Elements written by each worker:")
+        pids_table = Table("PID", "elements written")
         for pid, count in sorted(counts.items()):
             pids_table.add_row(str(pid), f"{count:,}")
         out.print(pids_table)

@@ -105,6 +105,7 @@ class WorkerGroup:
         self._conns: list[Any] = []
         self.pids: list[int] = []
         self._progress = None
+        self._busy = False  # a command is out and not every worker has answered
 
     def __enter__(self) -> WorkerGroup:
         self.start()
@@ -144,12 +145,19 @@ class WorkerGroup:
         self._gather("collect", lambda slot, msg: on_block(msg[1], msg[2]))
 
     def _broadcast(self, message: tuple) -> None:
-        for conn in self._conns:
-            conn.send(message)
+        self._busy = True
+        for slot, conn in enumerate(self._conns):
+            try:
+                conn.send(message)
+            except OSError:  # the pipe broke: the worker is gone
+                self._procs[slot].join(_JOIN_SECONDS)
+                raise WorkerDiedError(f"{self._describe(slot)} died before it was given {message[0]!r} "
+                                      f"(exit code {self._procs[slot].exitcode})") from None
 
     def _gather(self, what: str, on_message: Callable[[int, tuple], None],
                 on_done: Callable[[int, Any], None] | None = None, done_word: str = "done") -> None:
         pending = set(range(len(self._procs)))
+        self._busy = True
         while pending:
             conns = {self._conns[s]: s for s in pending}
             sentinels = {self._procs[s].sentinel: s for s in pending}
@@ -162,7 +170,7 @@ class WorkerGroup:
                 while slot in pending and conn.poll():
                     try:
                         message = conn.recv()
-                    except EOFError:
+                    except (EOFError, OSError):  # a killed worker's end may also reset
                         break
                     if message[0] == "error":
                         raise WorkerError(f"{self._describe(slot)} failed during {what}:\n{message[1]}")
@@ -175,6 +183,7 @@ class WorkerGroup:
                 if slot in pending and not self._procs[slot].is_alive():
                     raise WorkerDiedError(f"{self._describe(slot)} died during {what} "
                                           f"(exit code {self._procs[slot].exitcode}){self._where(slot, what)}")
+        self._busy = False
 
     def _describe(self, slot: int) -> str:
         pid = self.pids[slot] if slot < len(self.pids) else self._procs[slot].pid
@@ -187,9 +196,13 @@ class WorkerGroup:
         return f" on block {self._progress[slot]} of its blocks {share.start}-{share.stop - 1}"
 
     def close(self) -> None:
-        """Stop every worker: ask politely, then terminate, then kill; reap them all."""
+        """Stop every worker and reap it: ask idle workers to stop, terminate busy ones (after an
+        error or an interrupt they may be deep in a fill), kill any that still linger."""
+        busy = self._busy
         for proc, conn in zip(self._procs, self._conns):
-            if proc.is_alive():
+            if busy and proc.is_alive():
+                proc.terminate()
+            elif proc.is_alive():
                 try:
                     conn.send(("stop",))
                 except OSError:
@@ -201,9 +214,13 @@ class WorkerGroup:
                 proc.join(_JOIN_SECONDS)
             if proc.is_alive():
                 proc.kill()
-                proc.join()
-            proc.close()
+                proc.join(_JOIN_SECONDS)
+            try:
+                proc.close()
+            except ValueError:  # somebody else reaped it (multiprocessing cannot tell): let it go
+                pass
         for conn in self._conns:
             conn.close()
         self._procs, self._conns = [], []
         self._progress = None
+        self._busy = False

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import preflight
 from ..plan import Plan
 from .base import ProcessStrategy
 
@@ -49,6 +50,11 @@ class MpArray(ProcessStrategy):
             _INHERITED = self._raw
         if not self.is_shared_view():
             raise RuntimeError("np.frombuffer copied the multiprocessing.Array")
+
+    def need(self) -> preflight.Need:
+        # multiprocessing.heap puts the array in /dev/shm when it has room and falls back to a
+        # temporary directory otherwise, so a small /dev/shm never makes it fail.
+        return preflight.Need(super().need().ram, 0)
 
     def attachment(self, slot: int) -> _ArrayAttachment:
         return _ArrayAttachment(None if self.start_method == "fork" else self._raw)

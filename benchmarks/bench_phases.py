@@ -1,0 +1,83 @@
+"""Where the time and memory go: each phase of a verified run, and memory over all processes.
+
+Every ``track_`` here is lower-is-better, as ``asv compare`` assumes: seconds, bytes, or the
+warm fill time over serial's (a ratio under 1 means faster than serial).
+"""
+from __future__ import annotations
+
+import itertools
+
+from shmbench import run
+
+from .common import METHODS, SIZES, STRATEGIES, WORKERS, runnable
+
+_WARM_REPEATS = 2
+
+
+def _key(strategy, size, workers, start_method) -> tuple:
+    return (strategy, size, int(workers), start_method)
+
+
+class Phases:
+    params = [STRATEGIES, SIZES, WORKERS, METHODS]
+    param_names = ["strategy", "size", "workers", "start_method"]
+    rounds = 1
+
+    def setup_cache(self):
+        """Run every cell once (verified), with warm repeats; skipped cells keep their reason."""
+        cells = {}
+        for key in itertools.product(*self.params):
+            strategy, size, workers, method = key
+            try:
+                plan = runnable(strategy, size, workers, "random", method).plan
+            except NotImplementedError as skip:
+                cells[_key(*key)] = str(skip)
+                continue
+            result = run(strategy, plan.rows, plan.cols, workers=workers, start_method=method,
+                         repeat=_WARM_REPEATS)
+            if not result.verified:
+                raise AssertionError(f"{key} did not verify: {'; '.join(result.problems)}")
+            cells[_key(*key)] = result
+        serial = {size: cells.get(_key("serial", size, 1, METHODS[0])) for size in SIZES}
+        return {"cells": cells, "serial": {s: r for s, r in serial.items() if not isinstance(r, str)}}
+
+    setup_cache.timeout = 3600
+
+    def setup(self, cache, strategy, size, workers, start_method):
+        cell = cache["cells"][_key(strategy, size, workers, start_method)]
+        if isinstance(cell, str):
+            raise NotImplementedError(cell)
+        self.result = cell
+        self.serial = cache["serial"].get(size)
+
+    def track_allocate(self, cache, *params):
+        """Creating the parent's matrix (multiprocessing.Array zero-fills every page here)."""
+        return self.result.phases["allocate"]
+
+    def track_start(self, cache, *params):
+        """Starting the workers until each has reached the matrix."""
+        return self.result.phases["start"]
+
+    def track_first_touch(self, cache, *params):
+        """The first pass's extra cost over a warm pass: page faults in fresh processes."""
+        return max(0.0, self.result.cold_seconds - self.result.warm_median)
+
+    def track_collect(self, cache, *params):
+        """Bringing results into the parent (only the pickled baseline copies anything)."""
+        return self.result.phases["collect"]
+
+    def track_fill_over_serial(self, cache, *params):
+        """Warm fill+collect time over serial's at the same size (0.5 is a 2x speed-up)."""
+        if self.serial is None:
+            raise NotImplementedError("no serial baseline at this size")
+        return self.result.warm_median / self.serial.warm_median
+
+    def track_total_pss(self, cache, *params):
+        """Peak PSS summed over the parent and every worker: one shared matrix counts once."""
+        return self.result.peak_total_pss_bytes
+
+    for _name in ("track_allocate", "track_start", "track_first_touch", "track_collect"):
+        locals()[_name].unit = "seconds"
+    track_fill_over_serial.unit = "ratio"
+    track_total_pss.unit = "bytes"
+    del _name

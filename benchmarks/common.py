@@ -1,0 +1,54 @@
+"""What every shmbench asv benchmark shares: the grid, and skipping what cannot run here.
+
+Benchmarks only call the installed package: worker code must never live here, because asv
+imports this suite through its own importer and spawned workers could not find it.
+"""
+from __future__ import annotations
+
+import os
+
+from shmbench import DEFAULT_START_METHOD, START_METHODS, Plan, PreflightError, create, strategies
+from shmbench.sizes import parse_size
+from shmbench.strategies import get
+
+#: Comma-separated sizes (ROWSxCOLS or bytes such as 25GiB) replacing the default grid.
+SIZES_ENV = "SHMBENCH_ASV_SIZES"
+DEFAULT_SIZES = "8MiB,128MiB,1GiB"
+
+
+def _sizes() -> list[str]:
+    text = os.environ.get(SIZES_ENV, DEFAULT_SIZES)
+    sizes = [s.strip() for s in text.split(",") if s.strip()]
+    if not sizes:
+        raise ValueError(f"{SIZES_ENV} is empty; give sizes such as {DEFAULT_SIZES}")
+    for size in sizes:
+        try:
+            parse_size(size)
+        except ValueError as error:
+            raise ValueError(f"{SIZES_ENV}: {error}") from None
+    return sizes
+
+
+SIZES = _sizes()
+STRATEGIES = strategies()
+WORKERS = [1, 2, 4]
+METHODS = [m for m in START_METHODS]
+WORKLOADS = ["random", "pid"]
+
+
+def runnable(strategy: str, size: str, workers: int, workload: str = "random",
+             start_method: str | None = None):
+    """A strategy object for this cell, or ``NotImplementedError`` (asv's skip) saying why not."""
+    cls = get(strategy)
+    reason = cls.unavailable_reason()
+    if reason:
+        raise NotImplementedError(f"{strategy} is unavailable: {reason}")
+    if not cls.uses_processes and (workers != 1 or start_method not in (None, DEFAULT_START_METHOD)):
+        raise NotImplementedError(f"{strategy} has no workers to count or start: it runs once per size")
+    rows, cols = parse_size(size)
+    instance = create(strategy, Plan(rows, cols), workers, workload, start_method)
+    try:
+        instance.check_fits()
+    except PreflightError as error:
+        raise NotImplementedError(f"does not fit this machine: {error}") from None
+    return instance

@@ -1,0 +1,118 @@
+"""The shmbench command: each subcommand's output, and one-line errors with exit code 2."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from shmbench.cli import main
+
+SMALL = ["--size", "256x4096", "--repeat", "1"]
+
+
+def test_run_json_has_two_verified_records(capsys):
+    code = main(["run", "--strategy", "serial", "--strategy", "shared_memory", "--workers", "2",
+                 "--size", "256x4096", "--json", "-"])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == 1
+    assert {"cpu_model", "logical_cores", "shm_free_bytes", "python", "numpy", "start_method_default"} <= set(doc["machine"])
+    assert [(r["strategy"], r["verified"]) for r in doc["results"]] == [("serial", True), ("shared_memory", True)]
+    shared = doc["results"][1]
+    for key in ("cold_seconds", "warm_seconds", "warm_min", "warm_max", "speedup", "gbps", "peak_total_pss_bytes",
+                "phases", "pids", "start_method", "n_blocks"):
+        assert shared[key] is not None, key
+    assert shared["warm_min"] <= shared["warm_seconds"] <= shared["warm_max"]
+    assert len(shared["pids"]) == 2 and shared["start_method"] == "fork"
+
+
+def test_run_prints_a_table_and_writes_csv_and_plot(tmp_path, capsys):
+    plot, table = tmp_path / "out.png", tmp_path / "out.csv"
+    code = main(["run", "--strategy", "serial", "--strategy", "pickled", "--strategy", "mp_array",
+                 "--workers", "1", "--workers", "2", *SMALL, "--csv", str(table), "--plot", str(plot)])
+    assert code == 0
+    out = capsys.readouterr().out
+    for word in ("strategy", "speed-up", "GB/s", "PSS × matrix", "serial", "pickled", "mp_array", "yes"):
+        assert word in out
+    rows = list(csv.DictReader(table.open()))
+    assert len(rows) == 5 and {r["verified"] for r in rows} == {"True"}
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 20_000
+
+
+def test_run_spawn_and_pid_workload(capsys):
+    assert main(["run", "--strategy", "shared_memory", "--workers", "2", "--start-method", "spawn",
+                 "--workload", "pid", *SMALL, "--json", "-"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)["results"]
+    assert record["start_method"] == "spawn" and record["workload"] == "pid" and record["verified"]
+
+
+def test_unverified_run_exits_1_with_the_reason(capsys):
+    code = main(["run", "--strategy", "mp_array", "--workers", "2", "--workload", "legacy-random", *SMALL])
+    assert code == 1
+    assert "same random stream" in capsys.readouterr().err
+
+
+def test_demo_reproduces_the_books_table_and_checks(capsys):
+    assert main(["demo", "--workers", "2", "--size", "64x100"]) == 0
+    out = capsys.readouterr().out
+    assert "Elements written by each worker" in out
+    assert out.count("3,200") == 2  # two workers, 32 rows of 100 each
+    for check in ("no 42.0 is left", "per-PID counts sum to 6,400", "every one of the 2 workers did some work",
+                  "the parent's matrix is the shared array, not a copy"):
+        assert "✔ " + check in out
+    assert "✘" not in out
+    assert "/dev/shm/pym-" in out
+
+
+def test_memory_shows_each_process_and_the_mapping(capsys):
+    assert main(["memory", "--strategy", "shared_memory", "--strategy", "pickled", "--size", "16MiB"]) == 0
+    out = capsys.readouterr().out
+    for word in ("parent", "worker 0", "worker 1", "RSS", "PSS", "USS", "/dev/shm/psm_", "private memory",
+                 "total PSS"):
+        assert word in out
+
+
+def test_list_and_sysinfo(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("serial", "mp_array", "shared_memory", "pickled"):
+        assert name in out
+    assert main(["sysinfo"]) == 0
+    out = capsys.readouterr().out
+    for word in ("cpu_model", "shm_free", "thp_shmem_enabled", "numpy", "start_method_default"):
+        assert word in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "--strategy", "nope"], ["nope", "serial", "shared_memory"]),
+    (["run", "--workers", "0"], ["--workers", "at least 1"]),
+    (["run", "--workers", "two"], ["--workers", "whole number"]),
+    (["run", "--size=-5x10"], ["--size", "ROWSxCOLS"]),
+    (["run", "--size", "0x10"], ["rows"]),
+    (["run", "--size", "12 parsecs"], ["ROWSxCOLS", "GiB"]),
+    (["run", "--size", "100TiB"], ["RAM", "--force"]),
+    (["run", "--size", "2000000x32768", "--strategy", "pickled"], ["RAM"]),
+    (["run", "--workload", "zeros"], ["zeros", "pid", "random"]),
+    (["run", "--start-method", "thread"], ["thread", "fork", "spawn", "forkserver"]),
+    (["run", "--repeat", "-1"], ["--repeat"]),
+    (["demo", "--workers", "-3"], ["--workers"]),
+    (["bogus"], ["bogus", "run"]),
+    ([], ["command"]),
+])
+def test_bad_usage_is_one_line_and_exit_2(argv, words, capsys):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("shmbench: error:"), err
+    assert "Traceback" not in captured.err and captured.out == ""
+    for word in words:
+        assert word in err
+
+
+def test_console_script_entry_point():
+    done = subprocess.run([sys.executable, "-m", "shmbench", "run", "--workers", "0"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.count("\n") == 1

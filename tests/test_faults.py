@@ -1,0 +1,210 @@
+"""Never hang, never leak: killed workers, failing workers, interrupts, memory preflight.
+
+Each test ends in the autouse check of conftest.py: no worker process left, /dev/shm unchanged.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+
+import shmbench
+from shmbench import Plan, PreflightError, WorkerDiedError, WorkerError, create
+from shmbench.strategies import REGISTRY
+
+PROCESS_STRATEGIES = [name for name, cls in REGISTRY.items() if cls.uses_processes]
+SHARED = [name for name in PROCESS_STRATEGIES if REGISTRY[name].shares_memory]
+METHODS = list(shmbench.START_METHODS)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
+def test_worker_killed_mid_fill_fails_fast_naming_worker_and_block(strategy, method):
+    with create(strategy, Plan(64, 512, block_rows=4), workers=2, workload="pid", start_method=method) as s:
+        s.allocate()
+        s.start()
+        s.prepare()
+        victim = s.worker_ids[1]
+        # Stopped, the worker cannot finish its share: the fill is surely under way when it dies.
+        os.kill(victim, signal.SIGSTOP)
+        threading.Timer(0.3, os.kill, (victim, signal.SIGKILL)).start()
+        began = time.monotonic()
+        with pytest.raises(WorkerDiedError) as info:
+            s.fill()
+        assert time.monotonic() - began < 5
+    message = str(info.value)
+    assert f"worker 1 (pid {victim})" in message and "during fill" in message
+    assert "block" in message and "of its blocks 8-15" in message
+
+
+@pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
+def test_worker_killed_while_idle_is_reported_at_the_next_fill(strategy):
+    with create(strategy, Plan(16, 64), workers=2) as s:
+        s.allocate()
+        s.start()
+        victim = psutil.Process(s.worker_ids[0])
+        victim.kill()
+        while victim.status() != psutil.STATUS_ZOMBIE:  # dead, and not reaped: that is multiprocessing's job
+            time.sleep(0.01)
+        with pytest.raises(WorkerDiedError, match="worker 0"):
+            s.fill()
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("strategy", SHARED)
+def test_worker_exception_is_raised_in_the_parent_with_its_traceback(strategy, method):
+    with create(strategy, Plan(32, 64, block_rows=4), workers=2, workload="pid", start_method=method) as s:
+        s.allocate()
+        s.start()
+        s.prepare()
+        s.fill()
+        with pytest.raises(WorkerError) as info:
+            s.fill()  # no prepare: every row already holds a PID, which the core must refuse
+    text = str(info.value)
+    assert "Traceback (most recent call last)" in text
+    assert "BlockTouchedError" in text and "already written by another worker" in text
+    assert "during fill" in text
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_pickled_worker_exception_is_raised_too(method):
+    # Pickled workers own their rows, so a second pid fill is legitimate there: fail the core instead.
+    with create("pickled", Plan(32, 64), workers=2, workload="legacy-random", start_method=method) as s:
+        s.allocate()
+        s.start()
+        s.workload = "no-such-workload"  # reaches the worker core, which refuses it
+        with pytest.raises(WorkerError, match="unknown workload"):
+            s.fill()
+
+
+def _cli(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "shmbench", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _workers_of(proc: subprocess.Popen, count: int, timeout: float = 30) -> list[psutil.Process]:
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = [c for c in parent.children() if "resource_tracker" not in " ".join(c.cmdline())]
+        if len(workers) >= count:
+            return workers
+        time.sleep(0.05)
+    raise AssertionError("workers never started")
+
+
+def _left_behind(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
+def test_cli_worker_killed_during_a_run_exits_nonzero_quickly(strategy):
+    proc = _cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
+    workers = _workers_of(proc, 2)
+    time.sleep(0.5)
+    began = time.monotonic()
+    workers[0].kill()
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - began < 10
+    assert proc.returncode == 1, err
+    assert "shmbench: run failed: worker" in err and "died" in err and "Traceback" not in err
+    assert _left_behind([w.pid for w in workers]) == []
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130)])
+@pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
+def test_cli_interrupted_stops_workers_and_releases_memory(strategy, signum, code):
+    proc = _cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
+    workers = _workers_of(proc, 2)
+    time.sleep(0.5)
+    began = time.monotonic()
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - began < 10
+    assert proc.returncode == code, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert "leaked" not in err
+    assert _left_behind([w.pid for w in workers]) == []
+
+
+def test_preflight_refuses_a_pickled_run_that_cannot_fit_before_allocating():
+    available = psutil.virtual_memory().available
+    rows = int(0.6 * available) // (32768 * 8)  # one copy fits, pickled's two do not
+    plan = Plan(rows, 32768)
+    create("shared_memory", plan, workers=2).check_fits()
+    before = psutil.Process().memory_info().rss
+    with pytest.raises(PreflightError, match="RAM"):
+        shmbench.run("pickled", rows, 32768, workers=2)
+    assert psutil.Process().memory_info().rss - before < 64 * 2**20
+    shmbench.run("pickled", 8, 8, workers=2, force=True)  # --force still runs what fits
+
+
+def test_cli_refuses_too_large_with_exit_2():
+    done = subprocess.run([sys.executable, "-m", "shmbench", "run", "--strategy", "pickled", "--size", "64TiB"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "RAM" in done.stderr and "--force" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+SMALL_SHM = """
+set -e
+mount -t tmpfs -o size=32m shmbench-test /dev/shm
+exec "$@"
+"""
+
+
+def _in_small_shm(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", SMALL_SHM, "sh", *argv],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _small_shm_available() -> str | None:
+    if shutil.which("unshare") is None:
+        return "no unshare command"
+    probe = _in_small_shm("df", "-k", "/dev/shm")
+    if probe.returncode != 0:
+        return f"cannot mount a private /dev/shm here: {probe.stderr.strip()}"
+    return None
+
+
+def _run_in_small_shm(strategy: str, size: str, *extra: str) -> subprocess.CompletedProcess:
+    return _in_small_shm(sys.executable, "-m", "shmbench", "run", "--strategy", strategy, "--workers", "2",
+                         "--size", size, "--repeat", "0", *extra)
+
+
+def test_small_dev_shm_is_refused_instead_of_sigbus():
+    reason = _small_shm_available()
+    if reason:
+        pytest.skip(reason)
+    refused = _run_in_small_shm("shared_memory", "64MiB")
+    assert refused.returncode == 2, refused.stderr
+    assert "/dev/shm" in refused.stderr and "Traceback" not in refused.stderr
+    assert _run_in_small_shm("shared_memory", "8MiB").returncode == 0
+    # What the preflight prevents: the first write past the tmpfs's end kills a worker (SIGBUS),
+    # which the run reports as a failure instead of hanging.
+    forced = _run_in_small_shm("shared_memory", "64MiB", "--force")
+    assert forced.returncode == 1 and "died" in forced.stderr and f"exit code -{signal.SIGBUS}" in forced.stderr
+
+
+def test_mp_array_falls_back_to_a_temporary_directory_when_dev_shm_is_small():
+    reason = _small_shm_available()
+    if reason:
+        pytest.skip(reason)
+    done = _run_in_small_shm("mp_array", "64MiB")
+    assert done.returncode == 0, done.stderr
+
+
+def test_asv_sizes_from_the_environment_are_checked():
+    code = "import benchmarks.common"
+    env = dict(os.environ, SHMBENCH_ASV_SIZES="8MiB,twelve")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=os.path.dirname(os.path.dirname(__file__)), timeout=60)
+    assert done.returncode != 0
+    assert "SHMBENCH_ASV_SIZES: size 'twelve' is neither ROWSxCOLS" in done.stderr
