@@ -208,3 +208,18 @@ def test_asv_sizes_from_the_environment_are_checked():
                           cwd=os.path.dirname(os.path.dirname(__file__)), timeout=60)
     assert done.returncode != 0
     assert "SHMBENCH_ASV_SIZES: size 'twelve' is neither ROWSxCOLS" in done.stderr
+
+
+@pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
+def test_parent_killed_workers_exit_and_the_tracker_frees_the_segment(strategy):
+    proc = _cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
+    workers = _workers_of(proc, 2)
+    time.sleep(0.5)
+    proc.kill()
+    proc.communicate(timeout=30)
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == [], "workers outlived their parent"
+    # The conftest check then finds /dev/shm as before: the resource tracker unlinked the segment.
+    deadline = time.monotonic() + 10
+    while any(name.startswith("psm_") for name in os.listdir("/dev/shm")) and time.monotonic() < deadline:
+        time.sleep(0.1)

@@ -60,7 +60,13 @@ def _worker_main(conn, slot: int, attachment: Attachment, plan: Plan, share: ran
     try:
         matrix, first_row, release = attachment.open(plan, share)
         conn.send(("ready", os.getpid()))
+        # Under fork every worker inherits copies of the parent's pipe ends, so a dead parent
+        # does not show as EOF; its sentinel does.
+        parent = mp.parent_process()
+        watched = [conn] + ([parent.sentinel] if parent is not None else [])
         while True:
+            if conn not in wait(watched):
+                break  # the parent is gone
             command, *args = conn.recv()
             if command == "stop":
                 break
