@@ -52,7 +52,12 @@ class Attachment(Protocol):
         """Return (matrix view, plan row of its row 0, function that releases it)."""
 
 
-def _worker_main(conn, slot: int, attachment: Attachment, plan: Plan, share: range, progress) -> None:
+def _worker_main(conn, slot: int, attachment: Attachment, plan: Plan, share: range, progress,
+                 parent_fds: list[int]) -> None:
+    # A forked worker holds copies of the parent's pipe ends; left open, a dead parent would
+    # never show as a closed pipe and a large send would block forever.
+    for fd in parent_fds:
+        os.close(fd)
     # The parent owns interrupts: it stops the workers itself and releases what they share.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited with fork
@@ -60,8 +65,7 @@ def _worker_main(conn, slot: int, attachment: Attachment, plan: Plan, share: ran
     try:
         matrix, first_row, release = attachment.open(plan, share)
         conn.send(("ready", os.getpid()))
-        # Under fork every worker inherits copies of the parent's pipe ends, so a dead parent
-        # does not show as EOF; its sentinel does.
+        # Watch the parent itself too: whatever else holds the pipe open, its sentinel tells.
         parent = mp.parent_process()
         watched = [conn] + ([parent.sentinel] if parent is not None else [])
         while True:
@@ -125,8 +129,10 @@ class WorkerGroup:
         self._progress = self._ctx.RawArray("q", len(self.shares))
         for slot, (share, attachment) in enumerate(zip(self.shares, self.attachments)):
             parent_end, child_end = self._ctx.Pipe()
+            inherited = [c.fileno() for c in [*self._conns, parent_end]] if self.start_method == "fork" else []
             proc = self._ctx.Process(target=_worker_main, name=f"shmbench-worker-{slot}", daemon=True,
-                                     args=(child_end, slot, attachment, self.plan, share, self._progress))
+                                     args=(child_end, slot, attachment, self.plan, share, self._progress,
+                                           inherited))
             try:
                 proc.start()
             except BaseException:
