@@ -7,15 +7,15 @@ from dataclasses import asdict, dataclass, field
 from .plan import ITEMSIZE
 
 #: Phase names, in the order they happen; the same names in results, JSON, tables and asv.
-PHASES = ("allocate", "start", "prepare", "fill", "collect", "verify", "close")
+PHASES = ("allocate", "start", "prepare", "touch", "fill", "collect", "verify", "close")
 
 
 @dataclass
 class RunResult:
     """One verified (or not) run of a strategy.
 
-    ``phases`` holds seconds per phase of the first pass (``fill`` and ``collect`` are the cold
-    pass of freshly started workers); ``warm_passes`` holds fill+collect of each repeat after it.
+    ``phases`` holds seconds per phase of the first pass (``touch``, ``fill`` and ``collect`` are
+    the cold pass of freshly started workers); ``warm_passes`` holds fill+collect of each repeat.
     """
 
     strategy: str
@@ -36,6 +36,12 @@ class RunResult:
     warm_passes: list[float] = field(default_factory=list)
     peak_total_pss_bytes: int | None = None
     memory: list[dict] = field(default_factory=list)
+    prefault: bool = False
+    #: Minor page faults per phase ("touch", "fill" of the first pass, "warm_fill" of the last
+    #: repeat) and per process ("parent", "worker 0", ...).
+    minor_faults: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: BLAS/OpenMP threads each worker may use (threadpoolctl); None without worker processes.
+    blas_threads_per_worker: int | None = None
 
     @property
     def nbytes(self) -> int:
@@ -43,8 +49,8 @@ class RunResult:
 
     @property
     def cold_seconds(self) -> float:
-        """The first pass: fill and collect with workers started but never used."""
-        return self.phases["fill"] + self.phases["collect"]
+        """The first pass with workers started but never used: prefault, fill and collect."""
+        return self.phases["touch"] + self.phases["fill"] + self.phases["collect"]
 
     @property
     def warm_median(self) -> float | None:

@@ -7,10 +7,12 @@ import time
 from contextlib import contextmanager
 
 from . import memory
+from .pages import minor_faults
 from .plan import Plan
 from .result import PHASES, RunResult
 from .strategies import Strategy, create
 from .verify import verify
+from .workers import WORKER_BLAS_THREADS
 
 
 @contextmanager
@@ -20,6 +22,15 @@ def _timed(phases: dict[str, float], name: str):
         yield
     finally:
         phases[name] += time.perf_counter() - start
+
+
+@contextmanager
+def _faults(record: dict[str, dict[str, int]], name: str, strategy: Strategy):
+    """Minor faults of the parent and of each worker during one phase."""
+    strategy.last_faults = {}
+    before = minor_faults()
+    yield
+    record[name] = {"parent": minor_faults() - before, **strategy.last_faults}
 
 
 def check(strategy: Strategy) -> list[str]:
@@ -37,20 +48,26 @@ def _processes(strategy: Strategy) -> list[tuple[int, str]]:
 
 def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "random", seed: int = 0,
         start_method: str | None = None, block_rows: int | None = None, digest: bool = False,
-        repeat: int = 0, memory_usage: bool = True, force: bool = False) -> RunResult:
+        repeat: int = 0, memory_usage: bool = True, force: bool = False,
+        prefault: bool | None = None) -> RunResult:
     """Fill a ``rows`` x ``cols`` float64 matrix with ``strategy`` and verify it.
 
-    ``repeat`` more fills follow the first with the same workers (warm timings). With
+    ``repeat`` more passes follow the first with the same workers (warm timings). With
     ``memory_usage`` the PSS of the parent and every worker is read after the fill and the
-    collect, outside the timed phases. Raises ``ValueError`` on bad input, and ``PreflightError``
-    (a ``ValueError``) when the run cannot fit in memory unless ``force``, both before allocating.
+    collect, outside the timed phases. ``prefault`` maps the pages before the first fill (the
+    ``touch`` phase); ``None`` does it where it pays (``Strategy.prefault_pays``).
+    Raises ``ValueError`` on bad input, and ``PreflightError`` (a ``ValueError``) when the run
+    cannot fit in memory unless ``force``, both before allocating anything.
     """
     plan = Plan(rows, cols, seed, block_rows)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
         raise ValueError(f"repeat must be a non-negative integer, got {repeat!r}")
     instance = create(strategy, plan, workers, workload, start_method)
     instance.check_fits(force)
+    if prefault is None:
+        prefault = instance.prefault_pays()
     phases = dict.fromkeys(PHASES, 0.0)
+    faults: dict[str, dict[str, int]] = {}
     samples: list[list[memory.ProcessMemory]] = []
     warm: list[float] = []
     problems: list[str] = []
@@ -69,11 +86,13 @@ def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "
         pids = list(instance.worker_ids)
         for attempt in range(repeat + 1):
             first = attempt == 0
-            extra = dict.fromkeys(PHASES, 0.0)
-            timings = phases if first else extra
+            timings = phases if first else dict.fromkeys(PHASES, 0.0)
             with _timed(timings, "prepare"):
                 instance.prepare()
-            with _timed(timings, "fill"):
+            if first and prefault:
+                with _faults(faults, "touch", instance), _timed(timings, "touch"):
+                    instance.touch()
+            with _faults(faults, "fill" if first else "warm_fill", instance), _timed(timings, "fill"):
                 instance.fill()
             sample()
             with _timed(timings, "collect"):
@@ -82,7 +101,7 @@ def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "
             with _timed(timings, "verify"):
                 problems += [p for p in check(instance) if p not in problems]
             if not first:
-                warm.append(extra["fill"] + extra["collect"])
+                warm.append(timings["fill"] + timings["collect"])
         if digest:
             sha = hashlib.sha256(memoryview(instance.matrix).cast("B")).hexdigest()
     finally:
@@ -96,5 +115,6 @@ def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "
         seed=plan.seed, phases=phases, total_seconds=sum(phases.values()), pids=pids,
         verified=not problems, problems=problems, digest=sha, warm_passes=warm,
         peak_total_pss_bytes=memory.total_pss(peak) if samples else None,
-        memory=[m.as_dict() for m in peak],
+        memory=[m.as_dict() for m in peak], prefault=bool(prefault), minor_faults=faults,
+        blas_threads_per_worker=WORKER_BLAS_THREADS if instance.uses_processes else None,
     )

@@ -17,8 +17,10 @@ from multiprocessing.connection import wait
 from typing import Any, Protocol
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .plan import Plan
+from .pages import minor_faults, prefault
 from .work import fill_blocks
 
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -26,6 +28,8 @@ START_METHODS = ("fork", "spawn", "forkserver")
 # the Linux default). fork is the book's way and the cheapest start.
 DEFAULT_START_METHOD = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
 _JOIN_SECONDS = 2.0
+#: Each worker's BLAS/OpenMP pool is capped at this, so W workers never run W x cores threads.
+WORKER_BLAS_THREADS = 1
 
 
 class WorkerError(RuntimeError):
@@ -45,6 +49,13 @@ def resolve_start_method(start_method: str | None) -> str:
     return start_method
 
 
+def _rows(plan: Plan, share: range, first_row: int) -> slice:
+    """The rows of a worker's share, in a matrix whose row 0 is the plan's ``first_row``."""
+    if not share:
+        return slice(0, 0)
+    return slice(plan.block(share.start).start - first_row, plan.block(share.stop - 1).stop - first_row)
+
+
 class Attachment(Protocol):
     """How a worker reaches the matrix; pickled into the worker (or inherited with fork)."""
 
@@ -61,6 +72,7 @@ def _worker_main(conn, slot: int, attachment: Attachment, plan: Plan, share: ran
     # The parent owns interrupts: it stops the workers itself and releases what they share.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited with fork
+    threadpool_limits(WORKER_BLAS_THREADS)
     release: Callable[[], None] = lambda: None
     try:
         matrix, first_row, release = attachment.open(plan, share)
@@ -74,16 +86,19 @@ def _worker_main(conn, slot: int, attachment: Attachment, plan: Plan, share: ran
             command, *args = conn.recv()
             if command == "stop":
                 break
+            faults = minor_faults()
             if command == "fill":
                 workload, check_default = args
                 fill_blocks(matrix, plan, share, workload, os.getpid(), check_default, first_row,
                             on_block=lambda index: progress.__setitem__(slot, index))
-                conn.send(("done", None))
+            elif command == "touch":
+                prefault(matrix[_rows(plan, share, first_row)])
             elif command == "collect":
                 for index in share:
                     rows = plan.block(index)
                     conn.send(("block", index, matrix[rows.start - first_row:rows.stop - first_row]))
-                conn.send(("done", None))
+            # Every answer carries the minor page faults the command cost this worker.
+            conn.send(("done", minor_faults() - faults))
     except EOFError:
         pass  # the parent is gone; nothing more to do
     except BaseException:
@@ -147,14 +162,24 @@ class WorkerGroup:
                      done_word="ready")
         self.pids = [pids[slot] for slot in range(len(self._procs))]
 
-    def fill(self, workload: str, check_default: bool = True) -> None:
-        self._broadcast(("fill", workload, check_default))
-        self._gather("fill", lambda slot, msg: None)
+    def fill(self, workload: str, check_default: bool = True) -> list[int]:
+        """Every worker fills its share; returns each worker's minor page faults."""
+        return self._command(("fill", workload, check_default))
 
-    def collect(self, on_block: Callable[[int, np.ndarray], None]) -> None:
+    def touch(self) -> list[int]:
+        """Every worker prefaults the pages of its share; returns each worker's minor faults."""
+        return self._command(("touch",))
+
+    def collect(self, on_block: Callable[[int, np.ndarray], None]) -> list[int]:
         """Ask every worker for its blocks; ``on_block(index, block)`` receives each copy."""
-        self._broadcast(("collect",))
-        self._gather("collect", lambda slot, msg: on_block(msg[1], msg[2]))
+        return self._command(("collect",), lambda slot, msg: on_block(msg[1], msg[2]))
+
+    def _command(self, message: tuple, on_message: Callable[[int, tuple], None] = lambda slot, msg: None
+                 ) -> list[int]:
+        faults = [0] * len(self._procs)
+        self._broadcast(message)
+        self._gather(message[0], on_message, on_done=faults.__setitem__)
+        return faults
 
     def _broadcast(self, message: tuple) -> None:
         self._busy = True

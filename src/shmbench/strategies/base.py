@@ -12,6 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from .. import preflight
+from ..pages import prefault
 from ..plan import Plan, _positive_int
 from ..work import check_workload, prepare
 from ..workers import Attachment, WorkerGroup, resolve_start_method
@@ -37,6 +38,8 @@ class Strategy(ABC):
         self.workload = check_workload(workload)
         self.start_method = resolve_start_method(start_method) if self.uses_processes else None
         self.matrix: np.ndarray | None = None
+        #: Minor page faults per worker role ("worker 0", ...) in the last touch/fill/collect.
+        self.last_faults: dict[str, int] = {}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -62,6 +65,16 @@ class Strategy(ABC):
 
     def start(self) -> None:
         """Start the workers and let each reach the matrix."""
+
+    def prefault_pays(self) -> bool:
+        """Whether prefaulting before the first fill saves time: only where the pages already
+        exist (a new process then takes one fault per page to map them; populating fresh
+        tmpfs pages with madvise was slower here than faulting them in during the fill)."""
+        return False
+
+    def touch(self) -> None:
+        """Map the pages the fill will write before it starts (the ``touch`` phase)."""
+        prefault(self.matrix)
 
     def prepare(self) -> None:
         """Reset the matrix to what the workload expects (42.0 everywhere for ``pid``)."""
@@ -112,6 +125,9 @@ class ProcessStrategy(Strategy):
     def attachment(self, slot: int) -> Attachment:
         """What worker ``slot`` is given to reach the matrix."""
 
+    def _note(self, faults: list[int]) -> None:
+        self.last_faults = {f"worker {slot}": count for slot, count in enumerate(faults)}
+
     def start(self) -> None:
         shares = self.plan.shares(self.workers)
         group = WorkerGroup(self.start_method, self.plan, shares,
@@ -119,8 +135,11 @@ class ProcessStrategy(Strategy):
         self.group = group
         group.start()
 
+    def touch(self) -> None:
+        self._note(self.group.touch())
+
     def fill(self) -> None:
-        self.group.fill(self.workload, self.check_default)
+        self._note(self.group.fill(self.workload, self.check_default))
 
     def close(self) -> None:
         try:

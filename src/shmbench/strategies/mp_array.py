@@ -56,6 +56,9 @@ class MpArray(ProcessStrategy):
         # temporary directory otherwise, so a small /dev/shm never makes it fail.
         return preflight.Need(super().need().ram, 0)
 
+    def prefault_pays(self) -> bool:
+        return True  # the parent zero-filled every page at allocation
+
     def attachment(self, slot: int) -> _ArrayAttachment:
         return _ArrayAttachment(None if self.start_method == "fork" else self._raw)
 

@@ -41,7 +41,7 @@ class Pickled(ProcessStrategy):
         def place(index: int, block: np.ndarray) -> None:
             self.matrix[self.plan.block(index)] = block
 
-        self.group.collect(place)
+        self._note(self.group.collect(place))
 
     def is_shared_view(self) -> bool:
         return False

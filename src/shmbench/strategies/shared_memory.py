@@ -53,6 +53,9 @@ class SharedMemoryStrategy(ProcessStrategy):
         segment = getattr(self, "_segment", None)
         return f"/{segment.name}" if segment is not None else None
 
+    def prefault_pays(self) -> bool:
+        return self.workload == "pid"  # the parent's 42.0 fill created the pages
+
     def attachment(self, slot: int) -> _SegmentAttachment:
         return _SegmentAttachment(self._segment.name)
 
