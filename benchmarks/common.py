@@ -45,6 +45,8 @@ def runnable(strategy: str, size: str, workers: int, workload: str = "random",
         raise NotImplementedError(f"{strategy} is unavailable: {reason}")
     if not cls.uses_processes and (workers != 1 or start_method not in (None, DEFAULT_START_METHOD)):
         raise NotImplementedError(f"{strategy} has no workers to count or start: it runs once per size")
+    if cls.fixed_start_method and start_method not in (None, cls.fixed_start_method):
+        raise NotImplementedError(f"{strategy} runs under {cls.fixed_start_method} only")
     rows, cols = parse_size(size)
     instance = create(strategy, Plan(rows, cols), workers, workload, start_method)
     try:

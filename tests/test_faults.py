@@ -17,15 +17,12 @@ import pytest
 
 import shmbench
 from shmbench import Plan, PreflightError, WorkerDiedError, WorkerError, create
-from shmbench.strategies import REGISTRY
 
-PROCESS_STRATEGIES = [name for name, cls in REGISTRY.items() if cls.uses_processes]
-SHARED = [name for name in PROCESS_STRATEGIES if REGISTRY[name].shares_memory]
-METHODS = list(shmbench.START_METHODS)
+from cases import GROUP_STRATEGIES, METHODS, PROCESS_STRATEGIES, SHARED_GROUP
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
+@pytest.mark.parametrize("strategy", GROUP_STRATEGIES)
 def test_worker_killed_mid_fill_fails_fast_naming_worker_and_block(strategy, method):
     with create(strategy, Plan(64, 512, block_rows=4), workers=2, workload="pid", start_method=method) as s:
         s.allocate()
@@ -46,19 +43,19 @@ def test_worker_killed_mid_fill_fails_fast_naming_worker_and_block(strategy, met
 
 @pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
 def test_worker_killed_while_idle_is_reported_at_the_next_fill(strategy):
-    with create(strategy, Plan(16, 64), workers=2) as s:
+    with create(strategy, Plan(256, 64), workers=2) as s:
         s.allocate()
         s.start()
-        victim = psutil.Process(s.worker_ids[0])
-        victim.kill()
-        while victim.status() != psutil.STATUS_ZOMBIE:  # dead, and not reaped: that is multiprocessing's job
+        victim = s.worker_ids[0]
+        os.kill(victim, signal.SIGKILL)
+        while _left_behind([victim]):  # dead; reaping it is multiprocessing's job, not ours
             time.sleep(0.01)
         with pytest.raises(WorkerDiedError, match="worker 0"):
             s.fill()
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("strategy", SHARED)
+@pytest.mark.parametrize("strategy", SHARED_GROUP)
 def test_worker_exception_is_raised_in_the_parent_with_its_traceback(strategy, method):
     with create(strategy, Plan(32, 64, block_rows=4), workers=2, workload="pid", start_method=method) as s:
         s.allocate()
@@ -101,7 +98,15 @@ def _workers_of(proc: subprocess.Popen, count: int, timeout: float = 30) -> list
 
 
 def _left_behind(pids: list[int]) -> list[int]:
-    return [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    """The processes among ``pids`` still running (neither gone nor a zombie)."""
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
 
 
 @pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
@@ -114,7 +119,7 @@ def test_cli_worker_killed_during_a_run_exits_nonzero_quickly(strategy):
     out, err = proc.communicate(timeout=30)
     assert time.monotonic() - began < 10
     assert proc.returncode == 1, err
-    assert "shmbench: run failed: worker" in err and "died" in err and "Traceback" not in err
+    assert "shmbench: run failed:" in err and "worker" in err and "died" in err and "Traceback" not in err
     assert _left_behind([w.pid for w in workers]) == []
 
 
@@ -223,3 +228,35 @@ def test_parent_killed_workers_exit_and_the_tracker_frees_the_segment(strategy):
     deadline = time.monotonic() + 10
     while any(name.startswith("psm_") for name in os.listdir("/dev/shm")) and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def test_book_pool_worker_killed_mid_fill_fails_instead_of_hanging():
+    # multiprocessing.Pool.map alone would wait forever for the killed worker's rows.
+    # Large enough that the other worker cannot finish every row before the kill.
+    with create("book", Plan(4096, 8192), workers=2) as s:
+        s.allocate()
+        s.start()
+        s.prepare()
+        victim = s.worker_ids[0]
+        os.kill(victim, signal.SIGSTOP)
+        threading.Timer(0.2, os.kill, (victim, signal.SIGKILL)).start()
+        began = time.monotonic()
+        with pytest.raises(WorkerDiedError, match=f"pool worker 0 \\(pid {victim}\\) died during fill"):
+            s.fill()
+        assert time.monotonic() - began < 5
+
+
+def test_book_worker_exception_carries_the_remote_traceback():
+    with create("book", Plan(32, 64), workers=2, workload="pid") as s:
+        s.allocate()
+        s.start()
+        s.prepare()
+        s.fill()
+        with pytest.raises(WorkerError) as info:
+            s.fill()
+    assert "BlockTouchedError" in str(info.value) and "already written by another worker" in str(info.value)
+
+
+def test_book_refuses_other_start_methods():
+    with pytest.raises(ValueError, match="book runs under fork only"):
+        create("book", Plan(8, 8), start_method="spawn")

@@ -9,18 +9,7 @@ import pytest
 
 import shmbench
 from shmbench import Plan, create
-from shmbench.strategies import REGISTRY
-
-PROCESS_STRATEGIES = [name for name, cls in REGISTRY.items() if cls.uses_processes]
-SHARED = [name for name in PROCESS_STRATEGIES if REGISTRY[name].shares_memory]
-METHODS = list(shmbench.START_METHODS)
-
-
-def runs():
-    yield "serial", None
-    for name in PROCESS_STRATEGIES:
-        for method in METHODS:
-            yield name, method
+from cases import METHODS, PROCESS_STRATEGIES, methods_for, runs
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
@@ -45,20 +34,23 @@ def test_default_start_method_is_explicit_and_recorded():
     assert shmbench.run("serial", 8, 8).start_method is None
 
 
-def digest(strategy, workers, method, seed=0):
-    result = shmbench.run(strategy, 50, 33, workers=workers, start_method=method, seed=seed, block_rows=7,
+def digest(strategy, workers, method, seed=0, block_rows=7):
+    result = shmbench.run(strategy, 50, 33, workers=workers, start_method=method, seed=seed, block_rows=block_rows,
                           digest=True)
     assert result.verified, result.problems
     return result.digest
 
 
 def test_random_digests_agree_across_strategies_workers_and_start_methods():
-    reference = digest("serial", 1, None)
+    # book always maps one row per task, so it matches the one-row-block plan.
+    references = {7: digest("serial", 1, None), 1: digest("serial", 1, None, block_rows=1)}
+    assert references[7] != references[1]
     for strategy in PROCESS_STRATEGIES:
+        block_rows = 1 if strategy == "book" else 7
         for workers in (1, 2, 3):
-            for method in ("fork", "spawn"):
-                assert digest(strategy, workers, method) == reference, (strategy, workers, method)
-    assert digest("serial", 1, None, seed=1) != reference
+            for method in [m for m in methods_for(strategy) if m in ("fork", "spawn")]:
+                assert digest(strategy, workers, method) == references[block_rows], (strategy, workers, method)
+    assert digest("serial", 1, None, seed=1) != references[7]
     assert digest("shared_memory", 2, "fork", seed=1) == digest("serial", 1, None, seed=1)
 
 
@@ -74,11 +66,14 @@ def test_odd_shapes(strategy, rows, cols, workers, block_rows):
         result = shmbench.run(strategy, rows, cols, workers=workers, workload=workload, block_rows=block_rows,
                               digest=True)
         assert result.verified, result.problems
-    assert result.digest == shmbench.run("serial", rows, cols, block_rows=block_rows, digest=True).digest
+    assert result.digest == shmbench.run("serial", rows, cols, block_rows=result.block_rows, digest=True).digest
 
 
-def test_legacy_random_under_fork_repeats_the_stream_and_is_not_verified():
-    result = shmbench.run("mp_array", 64, 32, workers=2, workload="legacy-random", start_method="fork",
+@pytest.mark.parametrize("strategy", ["mp_array", "shared_memory", "book"])
+def test_legacy_random_under_fork_repeats_the_stream_and_is_not_verified(strategy):
+    # The parent seeds numpy's module-level generator (as a reproducible script does), and
+    # fork copies that state into every worker.
+    result = shmbench.run(strategy, 64, 32, workers=2, workload="legacy-random", start_method="fork",
                           block_rows=4)
     assert not result.verified
     assert any("same random stream" in p for p in result.problems)
@@ -90,10 +85,9 @@ def test_legacy_random_is_fine_where_each_process_seeds_itself():
                         start_method="spawn", block_rows=4).verified
 
 
-@pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("strategy, method", [r for r in runs() if r[1]])
 def test_worker_writes_are_visible_in_the_parent_only_when_shared(strategy, method):
-    with create(strategy, Plan(16, 8, block_rows=2), workers=2, workload="pid", start_method=method) as s:
+    with create(strategy, Plan(16, 8, block_rows=1), workers=2, workload="pid", start_method=method) as s:
         s.allocate()
         s.start()
         s.prepare()
@@ -153,8 +147,9 @@ def test_bad_input_names_the_allowed_values(kwargs, words):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_no_resource_tracker_warnings(method):
+    names = [name for name, m in runs() if m in (method, None)]
     code = (f"import shmbench\n"
-            f"for s in shmbench.strategies():\n"
+            f"for s in {names!r}:\n"
             f"    assert shmbench.run(s, 64, 64, workers=2, start_method={method!r}).verified\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

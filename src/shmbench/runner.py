@@ -63,6 +63,7 @@ def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
         raise ValueError(f"repeat must be a non-negative integer, got {repeat!r}")
     instance = create(strategy, plan, workers, workload, start_method)
+    plan = instance.plan  # a strategy may fix its own split (book maps one row per task)
     instance.check_fits(force)
     if prefault is None:
         prefault = instance.prefault_pays()

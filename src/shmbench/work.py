@@ -27,6 +27,17 @@ def check_workload(workload: str) -> str:
     return workload
 
 
+def seed_legacy(workload: str, seed: int) -> None:
+    """Seed numpy's module-level generator in the parent, as a reproducible script does.
+
+    numpy seeds that generator lazily, on first use; once the parent has seeded (or used) it,
+    fork copies its state into every worker, which then all draw the same stream. spawn and
+    forkserver workers import numpy afresh and seed their own.
+    """
+    if workload == "legacy-random":
+        np.random.seed(seed)
+
+
 def prepare(matrix: np.ndarray, workload: str) -> None:
     """Put the matrix into the state the workload expects before workers start on it."""
     if workload == "pid":

@@ -63,16 +63,21 @@ class Attachment(Protocol):
         """Return (matrix view, plan row of its row 0, function that releases it)."""
 
 
+def become_worker() -> None:
+    """What every worker process sets first, whatever pool it belongs to."""
+    # The parent owns interrupts: it stops the workers itself and releases what they share.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited with fork
+    threadpool_limits(WORKER_BLAS_THREADS)
+
+
 def _worker_main(conn, slot: int, attachment: Attachment, plan: Plan, share: range, progress,
                  parent_fds: list[int]) -> None:
     # A forked worker holds copies of the parent's pipe ends; left open, a dead parent would
     # never show as a closed pipe and a large send would block forever.
     for fd in parent_fds:
         os.close(fd)
-    # The parent owns interrupts: it stops the workers itself and releases what they share.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited with fork
-    threadpool_limits(WORKER_BLAS_THREADS)
+    become_worker()
     release: Callable[[], None] = lambda: None
     try:
         matrix, first_row, release = attachment.open(plan, share)

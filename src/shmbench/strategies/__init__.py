@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from ..plan import Plan
 from .base import ProcessStrategy, Strategy
+from .book import Book
 from .mp_array import MpArray
 from .pickled import Pickled
 from .serial import Serial
 from .shared_memory import SharedMemoryStrategy
 
-REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (Serial, MpArray, SharedMemoryStrategy, Pickled)}
+REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (Serial, MpArray, SharedMemoryStrategy, Pickled, Book)}
 
 
 def strategies() -> list[str]:

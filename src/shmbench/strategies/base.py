@@ -14,7 +14,7 @@ import numpy as np
 from .. import preflight
 from ..pages import prefault
 from ..plan import Plan, _positive_int
-from ..work import check_workload, prepare
+from ..work import check_workload, prepare, seed_legacy
 from ..workers import Attachment, WorkerGroup, resolve_start_method
 
 
@@ -30,12 +30,17 @@ class Strategy(ABC):
     uses_processes: ClassVar[bool] = True
     #: The parent's matrix is the very memory the workers write (no copy anywhere).
     shares_memory: ClassVar[bool] = True
+    #: The only start method this strategy runs with, where it has one.
+    fixed_start_method: ClassVar[str | None] = None
 
     def __init__(self, plan: Plan, workers: int = 1, workload: str = "random",
                  start_method: str | None = None) -> None:
         self.plan = plan
         self.workers = _positive_int("workers", workers)
         self.workload = check_workload(workload)
+        if self.fixed_start_method and start_method not in (None, self.fixed_start_method):
+            raise ValueError(f"{self.name} runs under {self.fixed_start_method} only, not {start_method!r}")
+        start_method = start_method or self.fixed_start_method
         self.start_method = resolve_start_method(start_method) if self.uses_processes else None
         self.matrix: np.ndarray | None = None
         #: Minor page faults per worker role ("worker 0", ...) in the last touch/fill/collect.
@@ -65,6 +70,7 @@ class Strategy(ABC):
 
     def start(self) -> None:
         """Start the workers and let each reach the matrix."""
+        seed_legacy(self.workload, self.plan.seed)
 
     def prefault_pays(self) -> bool:
         """Whether prefaulting before the first fill saves time: only where the pages already
@@ -129,6 +135,7 @@ class ProcessStrategy(Strategy):
         self.last_faults = {f"worker {slot}": count for slot, count in enumerate(faults)}
 
     def start(self) -> None:
+        super().start()
         shares = self.plan.shares(self.workers)
         group = WorkerGroup(self.start_method, self.plan, shares,
                             [self.attachment(slot) for slot in range(self.workers)])
