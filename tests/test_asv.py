@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import shmbench
+
 REPO = Path(__file__).resolve().parent.parent
 EXPECTED = {"bench_fill.Fill.time_fill", "bench_fill.Cold.time_cold", "bench_phases.Phases.track_start",
             "bench_phases.Phases.track_allocate", "bench_phases.Phases.track_first_touch",
@@ -69,7 +71,7 @@ def test_publish_lists_every_benchmark_with_its_parameters(recorded):
     assert EXPECTED <= set(index["benchmarks"])
     fill = index["benchmarks"]["bench_fill.Fill.time_fill"]
     assert fill["param_names"] == ["strategy", "size", "workers", "workload"]
-    assert fill["params"][0] == ["'serial'", "'mp_array'", "'shared_memory'", "'pickled'"]
+    assert fill["params"][0] == [repr(name) for name in shmbench.strategies()]
     assert index["benchmarks"]["bench_phases.Phases.track_total_pss"]["unit"] == "bytes"
     assert (tmp / "html" / "index.html").exists()
     graphs = list((tmp / "html" / "graphs").rglob("bench_fill.Fill.time_fill.json"))

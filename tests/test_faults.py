@@ -90,11 +90,35 @@ def _workers_of(proc: subprocess.Popen, count: int, timeout: float = 30) -> list
     parent = psutil.Process(proc.pid)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        workers = [c for c in parent.children() if "resource_tracker" not in " ".join(c.cmdline())]
+        workers = []
+        for child in parent.children():
+            try:
+                if "resource_tracker" not in " ".join(child.cmdline()):
+                    workers.append(child)
+            except psutil.Error:  # gone, or a zombie: not a worker to watch
+                pass
         if len(workers) >= count:
             return workers
         time.sleep(0.05)
     raise AssertionError("workers never started")
+
+
+@pytest.fixture
+def cli():
+    """Start ``shmbench`` commands; any still running at the end is killed with its workers."""
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str) -> subprocess.Popen:
+        started.append(_cli(*args))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
+            proc.kill()
+            proc.communicate()
 
 
 def _left_behind(pids: list[int]) -> list[int]:
@@ -110,8 +134,8 @@ def _left_behind(pids: list[int]) -> list[int]:
 
 
 @pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
-def test_cli_worker_killed_during_a_run_exits_nonzero_quickly(strategy):
-    proc = _cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
+def test_cli_worker_killed_during_a_run_exits_nonzero_quickly(strategy, cli):
+    proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
     workers = _workers_of(proc, 2)
     time.sleep(0.5)
     began = time.monotonic()
@@ -125,8 +149,8 @@ def test_cli_worker_killed_during_a_run_exits_nonzero_quickly(strategy):
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130)])
 @pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
-def test_cli_interrupted_stops_workers_and_releases_memory(strategy, signum, code):
-    proc = _cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
+def test_cli_interrupted_stops_workers_and_releases_memory(strategy, signum, code, cli):
+    proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
     workers = _workers_of(proc, 2)
     time.sleep(0.5)
     began = time.monotonic()
@@ -216,8 +240,8 @@ def test_asv_sizes_from_the_environment_are_checked():
 
 
 @pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
-def test_parent_killed_workers_exit_and_the_tracker_frees_the_segment(strategy):
-    proc = _cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
+def test_parent_killed_workers_exit_and_the_tracker_frees_the_segment(strategy, cli):
+    proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
     workers = _workers_of(proc, 2)
     time.sleep(0.5)
     proc.kill()

@@ -35,7 +35,8 @@ def _faults(record: dict[str, dict[str, int]], name: str, strategy: Strategy):
 
 def check(strategy: Strategy) -> list[str]:
     """Every problem with the strategy's finished matrix; empty when it verifies."""
-    problems = verify(strategy.matrix, strategy.plan, strategy.workload, strategy.worker_ids)
+    problems = verify(strategy.matrix, strategy.plan, strategy.workload, strategy.worker_ids,
+                      every_worker=strategy.every_worker_gets_work)
     if strategy.shares_memory and not strategy.is_shared_view():
         problems.append("the matrix the parent reads is a copy, not the shared buffer")
     return problems

@@ -31,8 +31,9 @@ def pid_counts(matrix: np.ndarray, plan: Plan) -> tuple[Counter, list[str]]:
     return counts, problems
 
 
-def verify_pid(matrix: np.ndarray, plan: Plan, worker_ids: Collection[int]) -> list[str]:
-    """The book's checks: no default left, per-id counts sum to the size, every worker did some work."""
+def verify_pid(matrix: np.ndarray, plan: Plan, worker_ids: Collection[int], every_worker: bool = True) -> list[str]:
+    """The book's checks: no default left, per-id counts sum to the size, every worker did some work
+    (unless ``every_worker`` is False: a shared task queue promises no worker a share)."""
     counts, problems = pid_counts(matrix, plan)
     if problems:
         return problems
@@ -42,7 +43,7 @@ def verify_pid(matrix: np.ndarray, plan: Plan, worker_ids: Collection[int]) -> l
     if strangers:
         problems.append(f"ids {strangers[:_MAX_LISTED]} belong to no worker of this run")
     expected = min(len(set(worker_ids)), plan.n_blocks)
-    if len(counts) != expected:
+    if every_worker and len(counts) != expected:
         problems.append(f"{len(counts)} distinct worker ids wrote the matrix, expected {expected}")
     return problems
 
@@ -79,10 +80,11 @@ def verify_random(matrix: np.ndarray, plan: Plan) -> list[str]:
     return problems
 
 
-def verify(matrix: np.ndarray, plan: Plan, workload: str, worker_ids: Collection[int]) -> list[str]:
+def verify(matrix: np.ndarray, plan: Plan, workload: str, worker_ids: Collection[int],
+           every_worker: bool = True) -> list[str]:
     """Problems found in ``matrix`` after ``workload`` ran; an empty list means verified."""
     if matrix.shape != plan.shape or matrix.dtype != np.float64:
         return [f"matrix is {matrix.dtype}{matrix.shape}, expected float64{plan.shape}"]
     if workload == "pid":
-        return verify_pid(matrix, plan, worker_ids)
+        return verify_pid(matrix, plan, worker_ids, every_worker)
     return verify_random(matrix, plan)

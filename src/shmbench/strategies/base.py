@@ -30,6 +30,8 @@ class Strategy(ABC):
     uses_processes: ClassVar[bool] = True
     #: The parent's matrix is the very memory the workers write (no copy anywhere).
     shares_memory: ClassVar[bool] = True
+    #: Whether each worker is sure to get a share of the blocks (the book's third check holds).
+    every_worker_gets_work: ClassVar[bool] = True
     #: The only start method this strategy runs with, where it has one.
     fixed_start_method: ClassVar[str | None] = None
 
