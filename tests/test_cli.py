@@ -116,3 +116,33 @@ def test_console_script_entry_point():
     done = subprocess.run([sys.executable, "-m", "shmbench", "run", "--workers", "0"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_report_summarises_a_run(tmp_path, capsys):
+    results = tmp_path / "run.json"
+    assert main(["run", "--strategy", "serial", "--strategy", "shared_memory", "--strategy", "book",
+                 "--workers", "2", *SMALL, "--json", str(results)]) == 0
+    doc = json.loads(results.read_text())
+    assert doc["machine"]["single_core_fill_gbps"] > 0 and doc["created"]
+    capsys.readouterr()
+    assert main(["report", str(results)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("# shmbench results")
+    assert "## random, 256x4096 (8 MiB)" in text
+    for column in ("allocate", "touch", "speed-up", "efficiency", "÷ 1-core fill", "memory ×"):
+        assert column in text
+    rows = [line for line in text.splitlines() if line.startswith("| shared_memory") or line.startswith("| book")]
+    assert len(rows) == 2 and all(line.endswith("| yes |") for line in rows)
+    assert "The book's recipe (2 workers) takes" in text
+    out = tmp_path / "report.md"
+    assert main(["report", str(results), "-o", str(out)]) == 0 and out.read_text() == text
+
+
+@pytest.mark.parametrize("content", ["not json", '{"schema": 99, "results": []}'])
+def test_report_refuses_what_is_not_a_run(tmp_path, capsys, content):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    assert main(["report", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("shmbench: error:") and len(err.strip().splitlines()) == 1
+    assert main(["report", str(tmp_path / "missing.json")]) == 2

@@ -100,7 +100,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not quiet_stdout:
         report.print_table(records, _console())
     if args.json:
-        report.write_json(args.json, report.document(sysinfo.machine(), records))
+        machine = sysinfo.machine() | {"single_core_fill_gbps": sysinfo.fill_bandwidth()}
+        report.write_json(args.json, report.document(machine, records))
     if args.csv:
         report.write_csv(args.csv, records)
     if args.plot:
@@ -200,6 +201,19 @@ def cmd_memory(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- report --------------------------------------------------------------------------------------
+
+def cmd_report(args: argparse.Namespace) -> int:
+    text = report.markdown(report.read_json(args.results))
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        with open(args.output, "w") as stream:
+            stream.write(text)
+        _err_console().print(f"report written to {args.output}")
+    return 0
+
+
 # ---- list, sysinfo -------------------------------------------------------------------------------
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -265,6 +279,11 @@ def parser() -> argparse.ArgumentParser:
     mem.add_argument("--start-method", choices=methods, default=DEFAULT_START_METHOD)
     mem.add_argument("--force", action="store_true")
     mem.set_defaults(handler=cmd_memory)
+
+    rep = sub.add_parser("report", help="a markdown summary of a `shmbench run --json` result")
+    rep.add_argument("results", help="the JSON file written by shmbench run --json")
+    rep.add_argument("-o", "--output", help="write here instead of stdout")
+    rep.set_defaults(handler=cmd_report)
 
     sub.add_parser("list", help="every strategy, available or not and why").set_defaults(handler=cmd_list)
     sub.add_parser("sysinfo", help="the machine block recorded with every result").set_defaults(handler=cmd_sysinfo)

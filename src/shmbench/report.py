@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from datetime import datetime, timezone
 from collections.abc import Sequence
 from typing import IO
 
@@ -46,8 +47,75 @@ def print_table(records: Sequence[dict], console: Console | None = None, title: 
 
 
 def document(machine: dict, records: Sequence[dict]) -> dict:
-    """The JSON document: ``{"schema", "machine", "results"}`` (see docs/results-schema.md)."""
-    return {"schema": SCHEMA_VERSION, "machine": machine, "results": list(records)}
+    """The JSON document: ``{"schema", "created", "machine", "results"}`` (docs/results-schema.md)."""
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return {"schema": SCHEMA_VERSION, "created": created, "machine": machine, "results": list(records)}
+
+
+def read_json(path: str) -> dict:
+    """A document written by ``shmbench run --json``; ``ValueError`` if it is not one."""
+    try:
+        with open(path) as stream:
+            doc = json.load(stream)
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"cannot read {path}: {error}") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_VERSION or "results" not in doc:
+        raise ValueError(f"{path} is not a shmbench run result (schema {SCHEMA_VERSION})")
+    return doc
+
+
+def _efficiency(r: dict, cores: int) -> float | None:
+    if r["speedup"] is None:
+        return None
+    return r["speedup"] / min(r["workers"], cores)
+
+
+def markdown(doc: dict) -> str:
+    """A summary of one run: per strategy the phases, speed-up, efficiency, bandwidth and memory."""
+    machine, records = doc["machine"], doc["results"]
+    cores = machine.get("usable_cores") or machine.get("logical_cores") or 1
+    yardstick = machine.get("single_core_fill_gbps")
+    lines = [f"# shmbench results ({doc.get('created', 'undated')})", "",
+             f"{machine.get('cpu_model')}, {cores} usable cores, "
+             f"{(machine.get('ram_total_bytes') or 0) / 2**30:.1f} GiB RAM; Python {machine.get('python')}, "
+             f"numpy {machine.get('numpy')}; single-core `ndarray.fill` "
+             + (f"{yardstick:.1f} GB/s." if yardstick else "not measured."), "",
+             "Phases in seconds (first pass: workers started, pages not yet touched by them); *warm* is the "
+             "median fill+collect of the repeats; speed-up and efficiency are against serial's warm time; "
+             "efficiency = speed-up ÷ min(workers, cores); GB/s is also shown as a fraction of the single-core "
+             "fill bandwidth; memory is the peak PSS of all processes ÷ the matrix.", ""]
+    for rows, cols, workload in dict.fromkeys((r["rows"], r["cols"], r["workload"]) for r in records):
+        group = [r for r in records if (r["rows"], r["cols"], r["workload"]) == (rows, cols, workload)]
+        lines += [f"## {workload}, {describe(rows, cols)}", "",
+                  "| strategy | start | workers | allocate | start | touch | fill | collect | close | warm | "
+                  "speed-up | efficiency | GB/s | ÷ 1-core fill | memory × | verified |",
+                  "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+        for r in group:
+            p = r["phases"]
+            gbps = r["gbps"]
+            lines.append(" | ".join([
+                f"| {r['strategy']}", r["start_method"] or "–", str(r["workers"]),
+                *(f"{p.get(name, 0.0):.3f}" for name in ("allocate", "start", "touch", "fill", "collect", "close")),
+                _num(r["warm_seconds"], ".3f"), _num(r["speedup"], ".2f"), _num(_efficiency(r, cores), ".0%"),
+                _num(gbps, ".2f"), _num(gbps / yardstick if gbps and yardstick else None, ".0%"),
+                _num(r["pss_multiple"], ".2f"),
+                "yes |" if r["verified"] else "no: " + "; ".join(r["problems"]).replace("|", "/") + " |"]))
+        lines += ["", *_reference_line(group), ""]
+    return "\n".join(lines)
+
+
+def _reference_line(group: Sequence[dict]) -> list[str]:
+    """How far the best verified strategy is from the book's recipe, where both ran."""
+    book = [r for r in group if r["strategy"] == "book"]
+    best = [r for r in group if r["strategy"] not in ("book", "serial") and r["verified"]]
+    if not book or not best:
+        return []
+    fastest = min(best, key=lambda r: r["steady_seconds"])
+    reference = min(book, key=lambda r: r["steady_seconds"])
+    return [f"The book's recipe ({_workers(reference)}) takes {reference['steady_seconds']:.3f} s; "
+            f"the fastest verified strategy, {fastest['strategy']} with {_workers(fastest)}, "
+            f"{fastest['steady_seconds']:.3f} s: {reference['steady_seconds'] / fastest['steady_seconds']:.2f}× "
+            f"faster."]
 
 
 def _open(path: str) -> IO[str]:
@@ -125,3 +193,7 @@ def plot(path: str, records: Sequence[dict]) -> None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
+
+
+def _workers(r: dict) -> str:
+    return f"{r['workers']} worker{'s' if r['workers'] != 1 else ''}"

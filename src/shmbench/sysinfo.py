@@ -6,9 +6,11 @@ import os
 import platform
 import shutil
 import sys
+import time
 
 import numpy as np
 import psutil
+from threadpoolctl import threadpool_info
 
 from .workers import DEFAULT_START_METHOD
 
@@ -34,6 +36,25 @@ def _read(path: str) -> str | None:
         return None
 
 
+def fill_bandwidth(nbytes: int = 256 * 2**20, repeat: int = 3) -> float:
+    """Single-core ``ndarray.fill`` bandwidth on warm pages, in GB/s: the yardstick for GB/s figures."""
+    array = np.ones(nbytes // 8)
+    best = min(_timed_fill(array) for _ in range(repeat))
+    return nbytes / best / 1e9
+
+
+def _timed_fill(array: np.ndarray) -> float:
+    start = time.perf_counter()
+    array.fill(2.0)
+    return time.perf_counter() - start
+
+
+def blas() -> list[dict]:
+    """The BLAS/OpenMP libraries numpy loaded and their thread counts (threadpoolctl)."""
+    return [{k: info.get(k) for k in ("user_api", "internal_api", "num_threads", "version")}
+            for info in threadpool_info()]
+
+
 def machine() -> dict:
     """Facts that explain a figure: CPU, memory, /dev/shm, kernel settings and versions."""
     shm = shutil.disk_usage("/dev/shm") if os.path.isdir("/dev/shm") else None
@@ -54,4 +75,5 @@ def machine() -> dict:
         "start_method_default": DEFAULT_START_METHOD,
         # The first method listed is the interpreter's default (asking get_start_method would fix it).
         "interpreter_start_method_default": mp.get_start_method(allow_none=True) or mp.get_all_start_methods()[0],
+        "blas": blas(),
     }
