@@ -8,8 +8,9 @@ import psutil
 import pytest
 
 SHM = "/dev/shm"
-# multiprocessing's own helpers live for the whole session by design.
-_HELPERS = ("resource_tracker", "forkserver")
+# multiprocessing's own helpers, and the browser the browser tests share, live for the whole
+# session by design.
+_HELPERS = ("resource_tracker", "forkserver", "playwright", "chromium")
 
 
 def shm_entries() -> set[str]:
@@ -50,3 +51,12 @@ def session_leaves_nothing_behind():
     before = shm_entries()
     yield
     assert shm_entries() - before == set()
+
+
+@pytest.fixture(scope="session")
+def asv_recorded(tmp_path_factory):
+    """One quick asv run of the whole grid, recorded in a temporary tree, shared by the tests."""
+    from asvrun import record
+
+    tmp = tmp_path_factory.mktemp("asv")
+    return tmp, record(tmp)

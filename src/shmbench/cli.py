@@ -16,6 +16,7 @@ from rich.table import Table
 from . import compare, memory, report, sysinfo
 from .plan import Plan
 from .preflight import PreflightError
+from .publish import PublishError
 from .sizes import describe, parse_size
 from .strategies import REGISTRY, create
 from .verify import pid_counts
@@ -204,6 +205,14 @@ def cmd_memory(args: argparse.Namespace) -> int:
 # ---- report --------------------------------------------------------------------------------------
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.html:
+        from .html_report import write
+
+        write(args.results, args.html)
+        _err_console().print(f"report written to {args.html}")
+        return 0
+    if os.path.isdir(args.results):
+        raise ValueError("a directory of asv results makes an HTML report: add --html PATH")
     text = report.markdown(report.read_json(args.results))
     if args.output in (None, "-"):
         sys.stdout.write(text)
@@ -211,6 +220,29 @@ def cmd_report(args: argparse.Namespace) -> int:
         with open(args.output, "w") as stream:
             stream.write(text)
         _err_console().print(f"report written to {args.output}")
+    return 0
+
+
+# ---- publish -------------------------------------------------------------------------------------
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .publish import asv_publish, vendor
+
+    config = Path(args.config).resolve()
+    if not config.is_file():
+        raise ValueError(f"no asv configuration at {args.config}")
+    html_dir = asv_publish(config)
+    done = vendor(html_dir)
+    err = _err_console()
+    if done.reason:
+        err.print(escape(f"shmbench: the pages still load {len(done.remote)} scripts and styles from public CDNs: "
+                         f"{done.reason}"), soft_wrap=True)
+    else:
+        err.print(f"{len(done.local)} scripts and styles now served from {html_dir / 'vendor'}")
+    _console().print(f"published {html_dir / 'index.html'}; browse it with: asv preview "
+                     f"(or python -m http.server -d {html_dir})", soft_wrap=True)
     return 0
 
 
@@ -280,10 +312,15 @@ def parser() -> argparse.ArgumentParser:
     mem.add_argument("--force", action="store_true")
     mem.set_defaults(handler=cmd_memory)
 
-    rep = sub.add_parser("report", help="a markdown summary of a `shmbench run --json` result")
-    rep.add_argument("results", help="the JSON file written by shmbench run --json")
-    rep.add_argument("-o", "--output", help="write here instead of stdout")
+    rep = sub.add_parser("report", help="a summary of a run (markdown, or one HTML file), or of asv's results")
+    rep.add_argument("results", help="a JSON file written by shmbench run --json, or an asv results directory")
+    rep.add_argument("-o", "--output", help="write the markdown here instead of stdout")
+    rep.add_argument("--html", metavar="PATH", help="write one self-contained HTML page instead")
     rep.set_defaults(handler=cmd_report)
+
+    pub = sub.add_parser("publish", help="asv publish, with every script and style served from the tree")
+    pub.add_argument("--config", default="asv.conf.json", help="the asv configuration (default asv.conf.json)")
+    pub.set_defaults(handler=cmd_publish)
 
     sub.add_parser("list", help="every strategy, available or not and why").set_defaults(handler=cmd_list)
     sub.add_parser("sysinfo", help="the machine block recorded with every result").set_defaults(handler=cmd_sysinfo)
@@ -308,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PreflightError, ValueError) as error:
         err.print(escape(f"shmbench: error: {error}"), soft_wrap=True)
         return EXIT_USAGE
-    except (WorkerError, WorkerDiedError) as error:
+    except (WorkerError, WorkerDiedError, PublishError) as error:
         err.print(escape(f"shmbench: run failed: {error}"), soft_wrap=True)
         return EXIT_FAILED
     except BrokenPipeError:

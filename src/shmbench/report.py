@@ -143,14 +143,27 @@ def write_csv(path: str, records: Sequence[dict]) -> None:
             stream.close()
 
 
-def plot(path: str, records: Sequence[dict]) -> None:
-    """Time against workers per strategy, with the ideal line, one panel per size and workload; and
-    peak memory per strategy as a multiple of the matrix."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot(path: str, records: Sequence[dict]) -> None:
+    """Write the scaling and memory figure as a PNG."""
+    plt = _pyplot()
+    fig = scaling_figure(records)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def scaling_figure(records: Sequence[dict]):
+    """Time against workers per strategy, with the ideal line, one panel per size and workload; and
+    peak memory per strategy as a multiple of the matrix."""
+    plt = _pyplot()
     panels = list(dict.fromkeys((r["rows"], r["cols"], r["workload"]) for r in records))
     fig, axes = plt.subplots(2, len(panels), figsize=(5.5 * len(panels), 8.5), squeeze=False)
     for column, (rows, cols, workload) in enumerate(panels):
@@ -195,8 +208,27 @@ def plot(path: str, records: Sequence[dict]) -> None:
         bottom.set_xlabel("peak PSS of all processes ÷ matrix size (lower is better)")
         bottom.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def phases_figure(records: Sequence[dict]):
+    """The first pass's phases per run, stacked: where the time of a one-shot run goes."""
+    plt = _pyplot()
+    names = ("allocate", "start", "prepare", "touch", "fill", "collect", "verify", "close")
+    labels = [f"{r['strategy']} ({r['workers']}w, {r['workload']}, {describe(r['rows'], r['cols'])})" for r in records]
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.42 * len(records)))
+    left = [0.0] * len(records)
+    for name in names:
+        widths = [r["phases"].get(name, 0.0) for r in records]
+        ax.barh(range(len(records)), widths, left=left, label=name)
+        left = [a + b for a, b in zip(left, widths)]
+    ax.set_yticks(range(len(records)), labels, fontsize="small")
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds, first pass (stacked phases)")
+    ax.legend(ncol=4, fontsize="small", loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 
 

@@ -1,0 +1,178 @@
+"""``shmbench report --html``: one self-contained HTML file, from a run's JSON or asv's results.
+
+No request leaves the file: plots are inline SVG from matplotlib (text drawn as paths), the
+style is a few lines of CSS. For asv results the reading and the regression detection are
+asv's own (``asv.results``, ``asv.step_detect``).
+"""
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+from datetime import datetime, timezone
+from html import escape
+from pathlib import Path
+
+from . import report
+from .sizes import describe
+
+_CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f3f3f3; } td.l, th.l { text-align: left; }
+.bad { color: #b00020; font-weight: 600; } .good { color: #1b6e20; }
+figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
+"""
+
+
+def _svg(fig) -> str:
+    plt = report._pyplot()
+    buffer = io.StringIO()
+    with plt.rc_context({"svg.fonttype": "path"}):
+        fig.savefig(buffer, format="svg")
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _page(title: str, body: list[str]) -> str:
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+def _table(headers: list[str], rows: list[list[str]], left: int = 1, cls: str = "") -> str:
+    head = "".join(f"<th class=\"{'l' if i < left else ''}\">{escape(h)}</th>" for i, h in enumerate(headers))
+    lines = [f"<table class=\"{cls}\"><thead><tr>{head}</tr></thead><tbody>"]
+    for row in rows:
+        cells = "".join(f"<td class=\"{'l' if i < left else ''}\">{cell}</td>" for i, cell in enumerate(row))
+        lines.append(f"<tr>{cells}</tr>")
+    lines.append("</tbody></table>")
+    return "\n".join(lines)
+
+
+def _machine(machine: dict) -> str:
+    rows = []
+    for key, value in machine.items():
+        if key.endswith("_bytes") and isinstance(value, (int, float)):
+            value = f"{value / 2**30:.2f} GiB"
+        elif isinstance(value, (list, dict)):
+            value = json.dumps(value)
+        rows.append([escape(key.replace("_bytes", "")), escape(str(value))])
+    return _table(["machine", ""], rows, left=2, cls="machine")
+
+
+def _fmt(value, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def from_run(doc: dict) -> str:
+    """The page for one ``shmbench run --json`` result."""
+    records = doc["results"]
+    rows = []
+    for r in records:
+        ok = "<span class=\"good\">yes</span>" if r["verified"] else (
+            "<span class=\"bad\">no: " + escape("; ".join(r["problems"])) + "</span>")
+        rows.append([escape(r["strategy"]), escape(r["start_method"] or "–"), str(r["workers"]),
+                     escape(describe(r["rows"], r["cols"])), escape(r["workload"]), f"{r['cold_seconds']:.3f}",
+                     _fmt(r["warm_seconds"], ".3f"), _fmt(r["speedup"], ".2f"), _fmt(r["gbps"], ".2f"),
+                     _fmt(r["pss_multiple"], ".2f"), ok])
+    body = [f"<h1>shmbench results</h1><p>{escape(str(doc.get('created', '')))}</p>",
+            "<h2>Machine</h2>", _machine(doc["machine"]),
+            "<h2>Comparison</h2>",
+            _table(["strategy", "start", "workers", "size", "workload", "cold s", "warm s", "speed-up", "GB/s",
+                    "PSS × matrix", "verified"], rows, left=1, cls="comparison"),
+            "<h2>Scaling and memory</h2>",
+            f"<figure class=\"scaling\">{_svg(report.scaling_figure(records))}"
+            "<figcaption>Warm time against workers, with the ideal line (serial ÷ workers); below, the peak PSS "
+            "of all processes as a multiple of the matrix.</figcaption></figure>",
+            "<h2>Phases</h2>",
+            f"<figure class=\"phases\">{_svg(report.phases_figure(records))}"
+            "<figcaption>Where the first pass's time goes, phase by phase.</figcaption></figure>"]
+    return _page("shmbench results", body)
+
+
+def _history_figure(name: str, series: dict[str, list[tuple[int, float]]], unit: str, commits: list[str]):
+    plt = report._pyplot()
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    ax.set_xticks(range(len(commits)), [c[:8] for c in commits], fontsize="x-small")
+    for label, points in series.items():
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", ms=3, lw=1, label=label)
+    ax.set_title(name, fontsize="medium")
+    ax.set_xlabel("commit (oldest to newest)")
+    ax.set_xlim(-0.5, len(commits) - 0.5)
+    ax.set_ylabel(unit)
+    ax.grid(alpha=0.3)
+    if 0 < len(series) <= 8:
+        ax.legend(fontsize="x-small")
+    fig.tight_layout()
+    return fig
+
+
+def from_asv(results_dir: str | Path, threshold: float = 0.05) -> str:
+    """The page for an asv results directory: history, latest value, change and regressions."""
+    from asv.results import iter_results
+    from asv.step_detect import detect_regressions, detect_steps
+
+    results_dir = Path(results_dir)
+    meta_path = results_dir / "benchmarks.json"
+    if not meta_path.is_file():
+        raise ValueError(f"{results_dir} holds no asv results (no benchmarks.json)")
+    benchmarks = {k: v for k, v in json.loads(meta_path.read_text()).items() if isinstance(v, dict)}
+    runs = sorted(iter_results(str(results_dir)), key=lambda r: (r.date or 0, r.commit_hash))
+    if not runs:
+        raise ValueError(f"{results_dir} holds no recorded asv run")
+    machines = sorted({json.dumps(json.loads((p / 'machine.json').read_text()), sort_keys=True)
+                       for p in results_dir.iterdir() if (p / "machine.json").is_file()})
+    commits = list(dict.fromkeys(r.commit_hash for r in runs))
+    body = [f"<h1>shmbench: asv results</h1>",
+            f"<p>{len(commits)} commit(s), {len(benchmarks)} benchmarks; regressions are upward steps "
+            f"of more than {threshold:.0%} found by asv's step detection. Written "
+            f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}.</p>",
+            "<h2>Machine</h2>", *(_machine(json.loads(m)) for m in machines)]
+    for name in sorted(benchmarks):
+        meta = benchmarks[name]
+        params = meta.get("params") or []
+        combos = list(itertools.product(*params)) if params else [()]
+        history: dict[tuple, list[tuple[int, float]]] = {combo: [] for combo in combos}
+        for run in runs:
+            if name not in run.get_all_result_keys():
+                continue
+            values = run.get_result_value(name, params)
+            values = values if isinstance(values, list) else [values]
+            for combo, value in zip(combos, values):
+                if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                    history[combo].append((commits.index(run.commit_hash), float(value)))
+        rows, series = [], {}
+        for combo, points in history.items():
+            if not points:
+                continue
+            label = ", ".join(f"{n}={v}" for n, v in zip(meta.get("param_names", []), combo)) or "–"
+            series[label] = points
+            latest = points[-1][1]
+            previous = points[-2][1] if len(points) > 1 else None
+            change = (latest / previous - 1) if previous else None
+            flagged = False
+            if len(points) > 1:
+                _, _, regressions = detect_regressions(detect_steps([p[1] for p in points]), threshold=threshold)
+                flagged = bool(regressions)
+            rows.append([escape(label), str(len(points)), f"{latest:.4g}", _fmt(previous, ".4g"),
+                         "–" if change is None else f"{change:+.1%}",
+                         "<span class=\"bad\">regression</span>" if flagged else ""])
+        unit = meta.get("unit", "")
+        body.append(f"<h2 class=\"benchmark\">{escape(name)} ({escape(unit)})</h2>")
+        if rows:
+            body.append(f"<figure class=\"history\">{_svg(_history_figure(name, series, unit, commits))}</figure>")
+        body.append(_table(["parameters", "commits", "latest", "previous", "change", ""], rows, left=1,
+                           cls="history-table") if rows else "<p>No results (every cell skipped).</p>")
+    return _page("shmbench asv results", body)
+
+
+def write(source: str, output: str) -> None:
+    """Write the page for ``source``: a run's JSON file or an asv results directory."""
+    page = from_asv(source) if Path(source).is_dir() else from_run(report.read_json(source))
+    Path(output).write_text(page)
