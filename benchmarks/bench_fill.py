@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from shmbench.runner import check
 
-from .common import METHODS, SIZES, STRATEGIES, WORKERS, WORKLOADS, runnable
+from .common import METHODS, SIZES, STRATEGIES, WORKERS, WORKLOADS, HeavyBenchmark, runnable
 
 
-class Fill:
+class Fill(HeavyBenchmark):
     """``time_fill``: one fill (and collect) with workers started and every page already touched.
 
     asv re-runs ``setup`` before each sample, so each sample gets fresh workers that have done
@@ -20,11 +20,6 @@ class Fill:
 
     params = [STRATEGIES, SIZES, WORKERS, WORKLOADS]
     param_names = ["strategy", "size", "workers", "workload"]
-    number = 1
-    repeat = (2, 3, 20.0)
-    rounds = 1
-    warmup_time = 0.0
-    timeout = 600
 
     def setup(self, strategy, size, workers, workload):
         self.strategy = None  # asv calls teardown even after setup skipped the cell
@@ -57,19 +52,14 @@ class Fill:
             raise AssertionError(f"{strategy} did not verify: {'; '.join(problems)}")
 
 
-class Cold:
-    """``time_cold``: allocate, start workers, fill, collect and close, as a one-shot script pays.
+class Cold(HeavyBenchmark):
+    """``time_cold``: allocate, start workers, (prefault,) fill, collect and close: a one-shot script.
 
     Not verified inside the timing; the same cells run verified in ``bench_phases.Phases``.
     """
 
     params = [STRATEGIES, SIZES, WORKERS, METHODS]
     param_names = ["strategy", "size", "workers", "start_method"]
-    number = 1
-    repeat = (2, 3, 20.0)
-    rounds = 1
-    warmup_time = 0.0
-    timeout = 600
 
     def setup(self, strategy, size, workers, start_method):
         runnable(strategy, size, workers, "random", start_method)  # skips only; allocates nothing
@@ -79,5 +69,7 @@ class Cold:
             s.allocate()
             s.start()
             s.prepare()
+            if s.prefault_pays():  # as shmbench.run does by default
+                s.touch()
             s.fill()
             s.collect()

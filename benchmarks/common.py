@@ -54,3 +54,14 @@ def runnable(strategy: str, size: str, workers: int, workload: str = "random",
     except PreflightError as error:
         raise NotImplementedError(f"does not fit this machine: {error}") from None
     return instance
+
+
+class HeavyBenchmark:
+    """Timing settings for benchmarks whose one call fills a whole matrix: one call a sample,
+    a few samples, no warm-up (setup already ran a full pass), one round of processes."""
+
+    number = 1
+    repeat = (2, 3, 20.0)
+    rounds = 1
+    warmup_time = 0.0
+    timeout = 600
