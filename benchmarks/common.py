@@ -43,10 +43,15 @@ def runnable(strategy: str, size: str, workers: int, workload: str = "random",
     reason = cls.unavailable_reason()
     if reason:
         raise NotImplementedError(f"{strategy} is unavailable: {reason}")
-    if not cls.uses_processes and (workers != 1 or start_method not in (None, DEFAULT_START_METHOD)):
+    # asv runs this suite against older commits too: read attributes added later with defaults.
+    parallel = getattr(cls, "parallel", strategy != "serial")
+    fixed = getattr(cls, "fixed_start_method", None)
+    if not parallel and (workers != 1 or start_method not in (None, DEFAULT_START_METHOD)):
         raise NotImplementedError(f"{strategy} has no workers to count or start: it runs once per size")
-    if cls.fixed_start_method and start_method not in (None, cls.fixed_start_method):
-        raise NotImplementedError(f"{strategy} runs under {cls.fixed_start_method} only")
+    if not cls.uses_processes and start_method not in (None, DEFAULT_START_METHOD):
+        raise NotImplementedError(f"{strategy} starts no processes: it runs once per worker count")
+    if fixed and start_method not in (None, fixed):
+        raise NotImplementedError(f"{strategy} runs under {fixed} only")
     rows, cols = parse_size(size)
     instance = create(strategy, Plan(rows, cols), workers, workload, start_method)
     try:

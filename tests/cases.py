@@ -6,6 +6,8 @@ from shmbench.strategies import REGISTRY
 
 METHODS = list(shmbench.START_METHODS)
 PROCESS_STRATEGIES = [name for name, cls in REGISTRY.items() if cls.uses_processes]
+#: Every strategy with workers of its own (threads or processes).
+PARALLEL = [name for name, cls in REGISTRY.items() if cls.parallel]
 #: Strategies on shmbench's own worker group (book runs the book's multiprocessing.Pool).
 GROUP_STRATEGIES = [name for name in PROCESS_STRATEGIES if REGISTRY[name].fixed_start_method is None]
 SHARED_GROUP = [name for name in GROUP_STRATEGIES if REGISTRY[name].shares_memory]

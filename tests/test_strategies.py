@@ -9,7 +9,7 @@ import pytest
 
 import shmbench
 from shmbench import Plan, create
-from cases import METHODS, PROCESS_STRATEGIES, methods_for, runs
+from cases import METHODS, PARALLEL, PROCESS_STRATEGIES, methods_for, runs
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
@@ -45,16 +45,16 @@ def test_random_digests_agree_across_strategies_workers_and_start_methods():
     # book always maps one row per task, so it matches the one-row-block plan.
     references = {7: digest("serial", 1, None), 1: digest("serial", 1, None, block_rows=1)}
     assert references[7] != references[1]
-    for strategy in PROCESS_STRATEGIES:
+    for strategy in PARALLEL:
         block_rows = 1 if strategy == "book" else 7
         for workers in (1, 2, 3):
-            for method in [m for m in methods_for(strategy) if m in ("fork", "spawn")]:
+            for method in [m for m in methods_for(strategy) if m in ("fork", "spawn", None)]:
                 assert digest(strategy, workers, method) == references[block_rows], (strategy, workers, method)
     assert digest("serial", 1, None, seed=1) != references[7]
     assert digest("shared_memory", 2, "fork", seed=1) == digest("serial", 1, None, seed=1)
 
 
-@pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
+@pytest.mark.parametrize("strategy", PARALLEL)
 @pytest.mark.parametrize("rows, cols, workers, block_rows", [
     (1, 50, 2, None),     # one row: one block, one worker gets it
     (2, 10, 3, None),     # fewer rows than workers
@@ -183,3 +183,12 @@ def test_prefault_is_on_only_where_the_pages_already_exist():
     assert create("shared_memory", plan, workload="pid").prefault_pays()  # the parent wrote 42.0
     assert not create("shared_memory", plan, workload="random").prefault_pays()
     assert not create("pickled", plan).prefault_pays() and not create("serial", plan).prefault_pays()
+
+
+def test_threads_write_their_native_ids_one_share_each():
+    import threading
+
+    result = shmbench.run("threads", 60, 10, workers=3, workload="pid", block_rows=2)
+    assert result.verified and result.start_method is None
+    assert len(set(result.pids)) == 3 and threading.get_native_id() not in result.pids
+    assert [m["role"] for m in result.memory] == ["parent"]  # threads share the parent's memory

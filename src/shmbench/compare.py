@@ -28,17 +28,18 @@ def available_strategies() -> list[str]:
 
 def grid(strategies: Sequence[str], workers: Sequence[int], sizes: Sequence[tuple[int, int]],
          workloads: Sequence[str], start_methods: Sequence[str | None]) -> list[Case]:
-    """Every combination; strategies without processes run once per size and workload, and one
-    with a fixed start method (``book``) only with that."""
+    """Every combination; serial runs once per size and workload, threads once per worker count
+    (no start method), and a strategy with a fixed start method (``book``) only with that."""
     cases = []
     for rows, cols in sizes:
         for workload in workloads:
             for name in strategies:
                 cls = get(name)
-                if not cls.uses_processes:
+                if not cls.parallel:
                     cases.append(Case(name, None, 1, rows, cols, workload))
                     continue
-                for method in [cls.fixed_start_method] if cls.fixed_start_method else start_methods:
+                methods = [cls.fixed_start_method] if cls.fixed_start_method else start_methods
+                for method in methods if cls.uses_processes else [None]:
                     for count in workers:
                         cases.append(Case(name, method, count, rows, cols, workload))
     return list(dict.fromkeys(cases))

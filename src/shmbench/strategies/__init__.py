@@ -8,8 +8,9 @@ from .mp_array import MpArray
 from .pickled import Pickled
 from .serial import Serial
 from .shared_memory import SharedMemoryStrategy
+from .threads import Threads
 
-REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (Serial, MpArray, SharedMemoryStrategy, Pickled, Book)}
+REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (Serial, Threads, MpArray, SharedMemoryStrategy, Pickled, Book)}
 
 
 def strategies() -> list[str]:

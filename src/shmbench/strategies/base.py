@@ -27,6 +27,8 @@ class Strategy(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]
+    #: Has workers of its own (threads or processes); serial has none.
+    parallel: ClassVar[bool] = True
     uses_processes: ClassVar[bool] = True
     #: The parent's matrix is the very memory the workers write (no copy anywhere).
     shares_memory: ClassVar[bool] = True

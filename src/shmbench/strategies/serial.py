@@ -12,6 +12,7 @@ from .base import Strategy
 class Serial(Strategy):
     name = "serial"
     summary = "the parent fills the matrix itself; no processes, no sharing"
+    parallel = False
     uses_processes = False
 
     def __init__(self, plan, workers=1, workload="random", start_method=None) -> None:
