@@ -13,7 +13,7 @@ from cases import METHODS, PARALLEL, PROCESS_STRATEGIES, methods_for, runs
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
-@pytest.mark.parametrize("workload", ["pid", "random"])
+@pytest.mark.parametrize("workload", ["pid", "random", "rowsum"])
 @pytest.mark.parametrize("strategy, method", list(runs()))
 def test_every_run_verifies(strategy, method, workload, workers):
     result = shmbench.run(strategy, 64, 96, workers=workers, workload=workload, start_method=method,
@@ -54,6 +54,50 @@ def test_random_digests_agree_across_strategies_workers_and_start_methods():
     assert digest("shared_memory", 2, "fork", seed=1) == digest("serial", 1, None, seed=1)
 
 
+def test_rowsum_reads_the_random_input_and_every_strategy_returns_the_same_sums():
+    def sums(strategy, workers, method=None, block_rows=7):
+        result = shmbench.run(strategy, 50, 33, workers=workers, workload="rowsum", start_method=method,
+                              block_rows=block_rows, digest=True)
+        assert result.verified, result.problems
+        return result.digest
+
+    references = {7: sums("serial", 1), 1: sums("serial", 1, block_rows=1)}
+    for strategy in PARALLEL:
+        block_rows = 1 if strategy == "book" else 7
+        for workers in (1, 2):
+            for method in [m for m in methods_for(strategy) if m in ("fork", "spawn", None)]:
+                assert sums(strategy, workers, method) == references[block_rows], (strategy, workers, method)
+    # The input is the random workload's matrix, so the sums can be checked from it by hand.
+    plan = Plan(50, 33, block_rows=7)
+    with create("serial", plan, workload="random") as s:
+        s.allocate()
+        s.fill()
+        expected = s.matrix.sum(axis=1)
+    with create("shared_memory", plan, workers=2, workload="rowsum") as s:
+        s.allocate()
+        s.start()
+        s.prepare()
+        before = s.matrix.copy()
+        s.fill()
+        assert np.array_equal(s.row_sums, expected)
+        assert np.array_equal(s.matrix, before)  # read-only: the input is untouched
+
+
+def test_rowsum_verification_catches_a_wrong_or_missing_sum():
+    from shmbench.verify import verify
+
+    plan = Plan(8, 4, block_rows=2)
+    matrix = np.random.default_rng(0).random(plan.shape)
+    sums = matrix.sum(axis=1)
+    assert verify(matrix, plan, "rowsum", [], row_sums=sums) == []
+    wrong = sums.copy()
+    wrong[5] += 1e-12
+    assert any("1 row sums differ" in p and "row 5" in p for p in verify(matrix, plan, "rowsum", [], row_sums=wrong))
+    wrong[5] = np.nan  # a worker that never answered
+    assert verify(matrix, plan, "rowsum", [], row_sums=wrong)
+    assert any("expected 8 row sums" in p for p in verify(matrix, plan, "rowsum", [], row_sums=None))
+
+
 @pytest.mark.parametrize("strategy", PARALLEL)
 @pytest.mark.parametrize("rows, cols, workers, block_rows", [
     (1, 50, 2, None),     # one row: one block, one worker gets it
@@ -62,7 +106,7 @@ def test_random_digests_agree_across_strategies_workers_and_start_methods():
     (40, 1, 3, 3),        # one column
 ])
 def test_odd_shapes(strategy, rows, cols, workers, block_rows):
-    for workload in ("pid", "random"):
+    for workload in ("pid", "rowsum", "random"):
         result = shmbench.run(strategy, rows, cols, workers=workers, workload=workload, block_rows=block_rows,
                               digest=True)
         assert result.verified, result.problems
@@ -132,7 +176,7 @@ def test_repeated_fills_are_timed_and_verified():
 
 @pytest.mark.parametrize("kwargs, words", [
     (dict(strategy="nope"), ["serial", "shared_memory", "pickled", "mp_array"]),
-    (dict(workload="zeros"), ["pid", "random", "legacy-random"]),
+    (dict(workload="zeros"), ["pid", "random", "legacy-random", "rowsum"]),
     (dict(start_method="thread"), ["fork", "spawn", "forkserver"]),
     (dict(workers=0), ["workers"]),
     (dict(workers=-2), ["workers"]),
@@ -181,6 +225,7 @@ def test_prefault_is_on_only_where_the_pages_already_exist():
     plan = Plan(8, 8)
     assert create("mp_array", plan).prefault_pays()  # zero-filled at allocation
     assert create("shared_memory", plan, workload="pid").prefault_pays()  # the parent wrote 42.0
+    assert create("shared_memory", plan, workload="rowsum").prefault_pays()  # ... or the input
     assert not create("shared_memory", plan, workload="random").prefault_pays()
     assert not create("pickled", plan).prefault_pays() and not create("serial", plan).prefault_pays()
 

@@ -32,6 +32,7 @@ class RunResult:
     pids: list[int]
     verified: bool
     problems: list[str] = field(default_factory=list)
+    #: sha256 of the output: the matrix, or the row sums of a read-only workload.
     digest: str | None = None
     warm_passes: list[float] = field(default_factory=list)
     peak_total_pss_bytes: int | None = None

@@ -36,7 +36,7 @@ def _faults(record: dict[str, dict[str, int]], name: str, strategy: Strategy):
 def check(strategy: Strategy) -> list[str]:
     """Every problem with the strategy's finished matrix; empty when it verifies."""
     problems = verify(strategy.matrix, strategy.plan, strategy.workload, strategy.worker_ids,
-                      every_worker=strategy.every_worker_gets_work)
+                      every_worker=strategy.every_worker_gets_work, row_sums=strategy.row_sums)
     if strategy.shares_memory and not strategy.is_shared_view():
         problems.append("the matrix the parent reads is a copy, not the shared buffer")
     return problems
@@ -112,7 +112,7 @@ def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "
         if failed_again:
             problems.append(f"{failed_again} later pass(es) failed verification too")
         if digest:
-            sha = hashlib.sha256(memoryview(instance.matrix).cast("B")).hexdigest()
+            sha = hashlib.sha256(memoryview(instance.output).cast("B")).hexdigest()
     finally:
         with _timed(phases, "close"):
             instance.close()

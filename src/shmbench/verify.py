@@ -80,11 +80,34 @@ def verify_random(matrix: np.ndarray, plan: Plan) -> list[str]:
     return problems
 
 
+def verify_rowsum(matrix: np.ndarray, plan: Plan, row_sums: np.ndarray | None) -> list[str]:
+    """The input is still a valid random matrix, and each returned sum is its row's sum, bit for bit
+    (the same numpy reduction over the same row gives the same double wherever it runs)."""
+    problems = verify_random(matrix, plan)
+    if row_sums is None or row_sums.shape != (plan.rows,):
+        shape = None if row_sums is None else row_sums.shape
+        return problems + [f"expected {plan.rows} row sums, got {shape}"]
+    wrong = 0
+    first_wrong = None
+    for index in range(plan.n_blocks):
+        rows = plan.block(index)
+        bad = np.flatnonzero(matrix[rows].sum(axis=1) != row_sums[rows])
+        if bad.size and first_wrong is None:
+            first_wrong = rows.start + int(bad[0])
+        wrong += bad.size
+    if wrong:
+        problems.append(f"{wrong} row sums differ from the input's rows (first: row {first_wrong})")
+    return problems
+
+
 def verify(matrix: np.ndarray, plan: Plan, workload: str, worker_ids: Collection[int],
-           every_worker: bool = True) -> list[str]:
-    """Problems found in ``matrix`` after ``workload`` ran; an empty list means verified."""
+           every_worker: bool = True, row_sums: np.ndarray | None = None) -> list[str]:
+    """Problems found in ``matrix`` (and in ``row_sums``, for ``rowsum``) after ``workload`` ran;
+    an empty list means verified."""
     if matrix.shape != plan.shape or matrix.dtype != np.float64:
         return [f"matrix is {matrix.dtype}{matrix.shape}, expected float64{plan.shape}"]
     if workload == "pid":
         return verify_pid(matrix, plan, worker_ids, every_worker)
+    if workload == "rowsum":
+        return verify_rowsum(matrix, plan, row_sums)
     return verify_random(matrix, plan)

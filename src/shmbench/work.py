@@ -11,7 +11,9 @@ import numpy as np
 
 from .plan import Plan
 
-WORKLOADS = ("pid", "random", "legacy-random")
+WORKLOADS = ("pid", "random", "legacy-random", "rowsum")
+#: Workloads that only read the matrix (an input the parent prepared) and return a result per row.
+READ_ONLY = frozenset({"rowsum"})
 # The book fills the matrix with 42 before the workers run; a worker that finds anything
 # else in its rows knows another worker has been there.
 DEFAULT_VALUE = 42.0
@@ -38,21 +40,28 @@ def seed_legacy(workload: str, seed: int) -> None:
         np.random.seed(seed)
 
 
-def prepare(matrix: np.ndarray, workload: str) -> None:
-    """Put the matrix into the state the workload expects before workers start on it."""
+def prepare(matrix: np.ndarray, workload: str, plan: Plan) -> None:
+    """Put the matrix into the state the workload expects before workers start on it.
+
+    ``pid`` expects 42.0 everywhere; ``rowsum`` reads an input, which is the matrix the
+    ``random`` workload writes (so its digest is known and every strategy reads the same).
+    """
     if workload == "pid":
         matrix.fill(DEFAULT_VALUE)
+    elif workload in READ_ONLY:
+        fill_blocks(matrix, plan, range(plan.n_blocks), "random", 0)
 
 
 def fill_block(view: np.ndarray, workload: str, seed: np.random.SeedSequence, worker_id: int,
-               check_default: bool = True) -> None:
-    """Fill ``view`` (one block of rows, C-contiguous) in place.
+               check_default: bool = True) -> np.ndarray | None:
+    """Fill ``view`` (one block of rows, C-contiguous) in place, or read it.
 
     - ``pid``: check the rows still hold ``DEFAULT_VALUE`` (unless the block is private to the
       worker, ``check_default=False``), then write ``worker_id`` into every element;
     - ``random``: uniform [0, 1) doubles from this block's own PCG64 stream, written in place;
     - ``legacy-random``: the book's ``np.random.random(cols)`` row by row from the module-level
-      legacy generator, which fork copies into every worker unchanged.
+      legacy generator, which fork copies into every worker unchanged;
+    - ``rowsum`` (read-only): return the sum of each row, leaving the view untouched.
     """
     if workload == "pid":
         if check_default and (view != DEFAULT_VALUE).any():
@@ -63,21 +72,29 @@ def fill_block(view: np.ndarray, workload: str, seed: np.random.SeedSequence, wo
     elif workload == "legacy-random":
         for row in view:
             row[:] = np.random.random(view.shape[1])
+    elif workload == "rowsum":
+        return view.sum(axis=1)
     else:
         check_workload(workload)
+    return None
 
 
 def fill_blocks(matrix: np.ndarray, plan: Plan, blocks: range, workload: str, worker_id: int,
                 check_default: bool = True, first_row: int = 0,
-                on_block: Callable[[int], None] | None = None) -> None:
+                on_block: Callable[[int], None] | None = None) -> np.ndarray | None:
     """Fill ``blocks`` of the plan in ``matrix``, whose row 0 is the plan's row ``first_row``.
 
     ``on_block(index)`` is called before each block, so a watcher knows where a worker was.
+    A read-only workload returns its per-row results for the rows of ``blocks``, in order.
     """
     seeds = plan.seeds
+    results = []
     for index in blocks:
         if on_block is not None:
             on_block(index)
         rows = plan.block(index)
         view = matrix[rows.start - first_row:rows.stop - first_row]
-        fill_block(view, workload, seeds[index], worker_id, check_default)
+        results.append(fill_block(view, workload, seeds[index], worker_id, check_default))
+    if workload not in READ_ONLY:
+        return None
+    return np.concatenate(results) if results else np.empty(0)

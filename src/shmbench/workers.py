@@ -49,7 +49,7 @@ def resolve_start_method(start_method: str | None) -> str:
     return start_method
 
 
-def _rows(plan: Plan, share: range, first_row: int) -> slice:
+def share_rows(plan: Plan, share: range, first_row: int = 0) -> slice:
     """The rows of a worker's share, in a matrix whose row 0 is the plan's ``first_row``."""
     if not share:
         return slice(0, 0)
@@ -93,11 +93,16 @@ def _worker_main(conn, slot: int, attachment: Attachment, plan: Plan, share: ran
                 break
             faults = minor_faults()
             if command == "fill":
-                workload, check_default = args
-                fill_blocks(matrix, plan, share, workload, os.getpid(), check_default, first_row,
-                            on_block=lambda index: progress.__setitem__(slot, index))
+                workload, check_default, rows_in = args
+                if rows_in is not None:  # a private copy of the input rows of this share
+                    matrix[share_rows(plan, share, first_row)] = rows_in
+                    rows_in = None
+                sums = fill_blocks(matrix, plan, share, workload, os.getpid(), check_default, first_row,
+                                   on_block=lambda index: progress.__setitem__(slot, index))
+                if sums is not None and share:
+                    conn.send(("sums", plan.block(share.start).start, sums))
             elif command == "touch":
-                prefault(matrix[_rows(plan, share, first_row)])
+                prefault(matrix[share_rows(plan, share, first_row)])
             elif command == "collect":
                 for index in share:
                     rows = plan.block(index)
@@ -167,9 +172,18 @@ class WorkerGroup:
                      done_word="ready")
         self.pids = [pids[slot] for slot in range(len(self._procs))]
 
-    def fill(self, workload: str, check_default: bool = True) -> list[int]:
-        """Every worker fills its share; returns each worker's minor page faults."""
-        return self._command(("fill", workload, check_default))
+    def fill(self, workload: str, check_default: bool = True,
+             on_sums: Callable[[int, np.ndarray], None] | None = None,
+             inputs: Sequence[np.ndarray] | None = None) -> list[int]:
+        """Every worker fills (or reads) its share; returns each worker's minor page faults.
+
+        A read-only workload's per-row results go to ``on_sums(first_row, sums)``; ``inputs``
+        (one array of rows per worker) are sent first, for workers that hold private copies.
+        """
+        messages = [("fill", workload, check_default, None if inputs is None else inputs[slot])
+                    for slot in range(len(self._procs))]
+        on_message = (lambda slot, msg: on_sums(msg[1], msg[2])) if on_sums else (lambda slot, msg: None)
+        return self._command(messages, on_message)
 
     def touch(self) -> list[int]:
         """Every worker prefaults the pages of its share; returns each worker's minor faults."""
@@ -179,16 +193,18 @@ class WorkerGroup:
         """Ask every worker for its blocks; ``on_block(index, block)`` receives each copy."""
         return self._command(("collect",), lambda slot, msg: on_block(msg[1], msg[2]))
 
-    def _command(self, message: tuple, on_message: Callable[[int, tuple], None] = lambda slot, msg: None
-                 ) -> list[int]:
+    def _command(self, message: tuple | list[tuple],
+                 on_message: Callable[[int, tuple], None] = lambda slot, msg: None) -> list[int]:
+        """Send one message to every worker (or ``message[slot]`` to each) and wait for all."""
+        messages = message if isinstance(message, list) else [message] * len(self._procs)
         faults = [0] * len(self._procs)
-        self._broadcast(message)
-        self._gather(message[0], on_message, on_done=faults.__setitem__)
+        self._broadcast(messages)
+        self._gather(messages[0][0], on_message, on_done=faults.__setitem__)
         return faults
 
-    def _broadcast(self, message: tuple) -> None:
+    def _broadcast(self, messages: list[tuple]) -> None:
         self._busy = True
-        for slot, conn in enumerate(self._conns):
+        for slot, (conn, message) in enumerate(zip(self._conns, messages)):
             try:
                 conn.send(message)
             except OSError:  # the pipe broke: the worker is gone

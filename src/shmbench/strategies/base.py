@@ -14,7 +14,7 @@ import numpy as np
 from .. import preflight
 from ..pages import prefault
 from ..plan import Plan, _positive_int
-from ..work import check_workload, prepare, seed_legacy
+from ..work import READ_ONLY, check_workload, prepare, seed_legacy
 from ..workers import Attachment, WorkerGroup, resolve_start_method
 
 
@@ -47,6 +47,8 @@ class Strategy(ABC):
         start_method = start_method or self.fixed_start_method
         self.start_method = resolve_start_method(start_method) if self.uses_processes else None
         self.matrix: np.ndarray | None = None
+        #: Per-row results of a read-only workload (``rowsum``), gathered from the workers.
+        self.row_sums: np.ndarray | None = None
         #: Minor page faults per worker role ("worker 0", ...) in the last touch/fill/collect.
         self.last_faults: dict[str, int] = {}
 
@@ -87,8 +89,21 @@ class Strategy(ABC):
         prefault(self.matrix)
 
     def prepare(self) -> None:
-        """Reset the matrix to what the workload expects (42.0 everywhere for ``pid``)."""
-        prepare(self.matrix, self.workload)
+        """Reset the matrix to what the workload expects (42.0 everywhere for ``pid``, the
+        input for ``rowsum``, whose sums start as NaN so a missing one cannot pass)."""
+        prepare(self.matrix, self.workload, self.plan)
+        if self.workload in READ_ONLY:
+            self.row_sums = np.full(self.plan.rows, np.nan)
+
+    def take_sums(self, first_row: int, sums: np.ndarray | None) -> None:
+        """Place a worker's per-row results, which start at plan row ``first_row``."""
+        if sums is not None:
+            self.row_sums[first_row:first_row + len(sums)] = sums
+
+    @property
+    def output(self) -> np.ndarray:
+        """What the run produced: the matrix, or the row sums of a read-only workload."""
+        return self.row_sums if self.workload in READ_ONLY else self.matrix
 
     @abstractmethod
     def fill(self) -> None:
@@ -150,7 +165,7 @@ class ProcessStrategy(Strategy):
         self._note(self.group.touch())
 
     def fill(self) -> None:
-        self._note(self.group.fill(self.workload, self.check_default))
+        self._note(self.group.fill(self.workload, self.check_default, on_sums=self.take_sums))
 
     def close(self) -> None:
         try:

@@ -45,9 +45,9 @@ def _exit_with_parent(sentinel: int) -> None:
     os._exit(1)
 
 
-def _fill_row(index: int) -> None:
+def _fill_row(index: int):
     matrix, plan, workload = _TASK
-    fill_block(matrix[index:index + 1], workload, plan.seeds[index], os.getpid())
+    return fill_block(matrix[index:index + 1], workload, plan.seeds[index], os.getpid())
 
 
 def _ready() -> int:
@@ -99,8 +99,8 @@ class Book(MpArray):
     def fill(self) -> None:
         chunksize = book_chunksize(self.plan.rows, self.workers)
         try:
-            for _ in self.pool.map(_fill_row, range(self.plan.rows), chunksize=chunksize):
-                pass
+            for row, sums in enumerate(self.pool.map(_fill_row, range(self.plan.rows), chunksize=chunksize)):
+                self.take_sums(row, sums)
         except BrokenProcessPool as error:
             dead = [pid for pid in self._pids if not _alive(pid)]
             who = f"pool worker {self._pids.index(dead[0])} (pid {dead[0]})" if dead else "a pool worker"

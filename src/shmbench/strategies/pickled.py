@@ -7,20 +7,21 @@ import numpy as np
 
 from .. import preflight
 from ..plan import ITEMSIZE, Plan
+from ..work import READ_ONLY
+from ..workers import share_rows
 from .base import ProcessStrategy
 
 
 @dataclass
 class _PrivateAttachment:
     def open(self, plan: Plan, share: range):
-        first = plan.block(share.start).start if share else 0
-        last = plan.block(share.stop - 1).stop if share else 0
-        return np.empty((last - first, plan.cols)), first, lambda: None
+        rows = share_rows(plan, share)
+        return np.empty((rows.stop - rows.start, plan.cols)), rows.start, lambda: None
 
 
 class Pickled(ProcessStrategy):
     name = "pickled"
-    summary = "workers fill private copies and return them pickled; the parent copies them in"
+    summary = "workers fill private copies and return them pickled (rowsum: the input goes out pickled)"
     shares_memory = False
     check_default = False  # a worker's rows are its own: no other worker can touch them
 
@@ -37,7 +38,15 @@ class Pickled(ProcessStrategy):
     def attachment(self, slot: int) -> _PrivateAttachment:
         return _PrivateAttachment()
 
+    def fill(self) -> None:
+        inputs = None
+        if self.workload in READ_ONLY:  # no sharing: each worker gets its own copy of its input rows
+            inputs = [self.matrix[share_rows(self.plan, share)] for share in self.plan.shares(self.workers)]
+        self._note(self.group.fill(self.workload, self.check_default, on_sums=self.take_sums, inputs=inputs))
+
     def collect(self) -> None:
+        if self.workload in READ_ONLY:
+            return  # the input never changed; the sums came back with the fill
         def place(index: int, block: np.ndarray) -> None:
             self.matrix[self.plan.block(index)] = block
 

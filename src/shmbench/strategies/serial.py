@@ -23,4 +23,4 @@ class Serial(Strategy):
         self.matrix = np.empty(self.plan.shape)
 
     def fill(self) -> None:
-        fill_blocks(self.matrix, self.plan, range(self.plan.n_blocks), self.workload, os.getpid())
+        self.take_sums(0, fill_blocks(self.matrix, self.plan, range(self.plan.n_blocks), self.workload, os.getpid()))

@@ -14,6 +14,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from ..plan import Plan
+from ..work import READ_ONLY
 from .base import ProcessStrategy
 
 
@@ -54,7 +55,8 @@ class SharedMemoryStrategy(ProcessStrategy):
         return f"/{segment.name}" if segment is not None else None
 
     def prefault_pays(self) -> bool:
-        return self.workload == "pid"  # the parent's 42.0 fill created the pages
+        # The parent's 42.0 fill (pid) or its input (rowsum) created the pages.
+        return self.workload == "pid" or self.workload in READ_ONLY
 
     def attachment(self, slot: int) -> _SegmentAttachment:
         return _SegmentAttachment(self._segment.name)

@@ -59,8 +59,12 @@ class Threads(Strategy):
             raise WorkerError(f"a thread failed: {error!r}") from error
 
     def fill(self) -> None:
-        self._on_every_thread(lambda share: fill_blocks(self.matrix, self.plan, share, self.workload,
-                                                        threading.get_native_id()))
+        def work(share: range) -> None:
+            sums = fill_blocks(self.matrix, self.plan, share, self.workload, threading.get_native_id())
+            if share:
+                self.take_sums(self.plan.block(share.start).start, sums)
+
+        self._on_every_thread(work)
 
     def close(self) -> None:
         pool, self.pool = self.pool, None
