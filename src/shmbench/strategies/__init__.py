@@ -4,13 +4,15 @@ from __future__ import annotations
 from ..plan import Plan
 from .base import ProcessStrategy, Strategy
 from .book import Book
+from .memmap import Memmap, MemmapDisk
 from .mp_array import MpArray
 from .pickled import Pickled
 from .serial import Serial
 from .shared_memory import SharedMemoryStrategy
 from .threads import Threads
 
-REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (Serial, Threads, MpArray, SharedMemoryStrategy, Pickled, Book)}
+REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (
+    Serial, Threads, MpArray, SharedMemoryStrategy, Memmap, MemmapDisk, Pickled, Book)}
 
 
 def strategies() -> list[str]:

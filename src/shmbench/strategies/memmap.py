@@ -1,0 +1,132 @@
+"""``np.memmap``: a plain file the parent creates and every worker maps by its path.
+
+``memmap`` keeps the file in /dev/shm (tmpfs: memory, nothing reaches a disk); ``memmap_disk``
+keeps it in a directory on disk (``$SHMBENCH_DISK_DIR``, else the temporary directory), where
+the kernel's page cache holds it and ``flush()`` (msync) writes it back. Both flush in the
+``collect`` phase, so the disk's cost shows there and nowhere else.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import psutil
+
+from .. import preflight
+from ..plan import Plan
+from ..work import READ_ONLY
+from .base import ProcessStrategy
+
+DISK_DIR_ENV = "SHMBENCH_DISK_DIR"
+_MEMORY_FILESYSTEMS = {"tmpfs", "ramfs"}
+
+
+def disk_dir() -> str:
+    """Where ``memmap_disk`` puts its file."""
+    return os.environ.get(DISK_DIR_ENV) or tempfile.gettempdir()
+
+
+def filesystem(path: str) -> str | None:
+    """The type of the filesystem that holds ``path`` (the deepest mount point above it)."""
+    path = os.path.realpath(path)
+    best = None
+    for part in psutil.disk_partitions(all=True):
+        if path == part.mountpoint or path.startswith(part.mountpoint.rstrip("/") + "/"):
+            if best is None or len(part.mountpoint) > len(best.mountpoint):
+                best = part
+    return best.fstype if best else None
+
+
+def create_file(directory: str, prefix: str, shape: tuple[int, int]) -> tuple[str, np.memmap]:
+    """A new float64 file of ``shape`` in ``directory``, mapped ``w+`` (sparse: pages come on first write)."""
+    fd, path = tempfile.mkstemp(prefix=prefix, suffix=".f64", dir=directory)
+    os.close(fd)
+    try:
+        return path, np.memmap(path, dtype=np.float64, mode="w+", shape=shape)
+    except BaseException:
+        os.unlink(path)
+        raise
+
+
+def remove_file(path: str | None) -> None:
+    if path is not None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+@dataclass
+class _FileAttachment:
+    path: str
+
+    def open(self, plan: Plan, share: range):
+        # Unmapped when the last view of it goes (the worker drops its matrix before release).
+        return np.memmap(self.path, dtype=np.float64, mode="r+", shape=plan.shape), 0, lambda: None
+
+
+class Memmap(ProcessStrategy):
+    name = "memmap"
+    summary = "np.memmap of a file in /dev/shm, created w+ by the parent and opened r+ by each worker"
+    on_disk: ClassVar[bool] = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.directory = disk_dir() if self.on_disk else preflight.SHM_DIR
+        self.path: str | None = None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if not cls.on_disk:
+            return None if os.path.isdir(preflight.SHM_DIR) else f"{preflight.SHM_DIR} does not exist"
+        directory = disk_dir()
+        if not os.path.isdir(directory):
+            return f"{directory} is not a directory (set {DISK_DIR_ENV})"
+        if filesystem(directory) in _MEMORY_FILESYSTEMS:
+            return f"{directory} is on {filesystem(directory)}, not a disk (set {DISK_DIR_ENV})"
+        return None
+
+    def need(self) -> preflight.Need:
+        return preflight.matrix_need(self.plan, self.workers, True, in_shm=not self.on_disk)
+
+    def check_fits(self, force: bool = False) -> None:
+        super().check_fits(force)
+        free = shutil.disk_usage(self.directory).free
+        if self.on_disk and not force and self.plan.nbytes > free:
+            raise preflight.PreflightError(f"needs {self.plan.nbytes / 2**30:.2f} GiB in {self.directory}, which "
+                                           f"has only {free / 2**30:.2f} GiB free (use --force to try anyway)")
+
+    def allocate(self) -> None:
+        self.path, self.matrix = create_file(self.directory, f"shmbench-{self.name}-", self.plan.shape)
+
+    def prefault_pays(self) -> bool:
+        # The parent wrote the file's pages (42.0 or the input); workers only map them.
+        return self.workload == "pid" or self.workload in READ_ONLY
+
+    def attachment(self, slot: int) -> _FileAttachment:
+        return _FileAttachment(self.path)
+
+    def collect(self) -> None:
+        self.matrix.flush()
+
+    def is_shared_view(self) -> bool:
+        return isinstance(self.matrix, np.memmap) and self.matrix.filename == os.path.realpath(self.path)
+
+    @property
+    def mapping_name(self) -> str | None:
+        return os.path.basename(self.path) if self.path else None
+
+    def release(self) -> None:
+        self.matrix = None
+        path, self.path = self.path, None
+        remove_file(path)
+
+
+class MemmapDisk(Memmap):
+    name = "memmap_disk"
+    summary = f"the same np.memmap, of a file on disk (${DISK_DIR_ENV} or the temporary directory)"
+    on_disk = True
