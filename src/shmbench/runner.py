@@ -43,7 +43,8 @@ def check(strategy: Strategy) -> list[str]:
 
 
 def _processes(strategy: Strategy) -> list[tuple[int, str]]:
-    workers = strategy.worker_ids if strategy.uses_processes else []
+    # joblib with one worker runs in the parent, which is already counted.
+    workers = [pid for pid in strategy.worker_ids if pid != os.getpid()] if strategy.uses_processes else []
     return [(os.getpid(), "parent")] + [(pid, f"worker {i}") for i, pid in enumerate(workers)]
 
 

@@ -17,6 +17,7 @@ from multiprocessing.connection import wait
 from typing import Any, Protocol
 
 import numpy as np
+import psutil
 from threadpoolctl import threadpool_limits
 
 from .plan import Plan
@@ -38,6 +39,14 @@ class WorkerError(RuntimeError):
 
 class WorkerDiedError(RuntimeError):
     """A worker process ended without answering (killed, or crashed in C code)."""
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def resolve_start_method(start_method: str | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..plan import Plan
 from .base import ProcessStrategy, Strategy
 from .book import Book
+from .joblib_memmap import Joblib
 from .memmap import Memmap, MemmapDisk
 from .mp_array import MpArray
 from .pickled import Pickled
@@ -12,7 +13,7 @@ from .shared_memory import SharedMemoryStrategy
 from .threads import Threads
 
 REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (
-    Serial, Threads, MpArray, SharedMemoryStrategy, Memmap, MemmapDisk, Pickled, Book)}
+    Serial, Threads, MpArray, SharedMemoryStrategy, Memmap, MemmapDisk, Joblib, Pickled, Book)}
 
 
 def strategies() -> list[str]:

@@ -44,8 +44,12 @@ class Strategy(ABC):
         self.workload = check_workload(workload)
         if self.fixed_start_method and start_method not in (None, self.fixed_start_method):
             raise ValueError(f"{self.name} runs under {self.fixed_start_method} only, not {start_method!r}")
-        start_method = start_method or self.fixed_start_method
-        self.start_method = resolve_start_method(start_method) if self.uses_processes else None
+        if not self.uses_processes:
+            self.start_method = None
+        elif self.fixed_start_method:  # may be a pool's own way of starting, like joblib's loky
+            self.start_method = self.fixed_start_method
+        else:
+            self.start_method = resolve_start_method(start_method)
         self.matrix: np.ndarray | None = None
         #: Per-row results of a read-only workload (``rowsum``), gathered from the workers.
         self.row_sums: np.ndarray | None = None

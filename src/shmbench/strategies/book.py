@@ -19,11 +19,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait
 
-import psutil
-
 from ..plan import Plan
 from ..work import fill_block, seed_legacy
-from ..workers import WorkerDiedError, WorkerError, become_worker
+from ..workers import WorkerDiedError, WorkerError, become_worker, process_alive
 from . import mp_array
 from .mp_array import MpArray
 
@@ -52,13 +50,6 @@ def _fill_row(index: int):
 
 def _ready() -> int:
     return os.getpid()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def book_chunksize(tasks: int, workers: int) -> int:
@@ -102,7 +93,7 @@ class Book(MpArray):
             for row, sums in enumerate(self.pool.map(_fill_row, range(self.plan.rows), chunksize=chunksize)):
                 self.take_sums(row, sums)
         except BrokenProcessPool as error:
-            dead = [pid for pid in self._pids if not _alive(pid)]
+            dead = [pid for pid in self._pids if not process_alive(pid)]
             who = f"pool worker {self._pids.index(dead[0])} (pid {dead[0]})" if dead else "a pool worker"
             raise WorkerDiedError(f"{who} died during fill; its row tasks are lost") from error
         except Exception as error:

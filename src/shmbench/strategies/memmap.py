@@ -3,7 +3,8 @@
 ``memmap`` keeps the file in /dev/shm (tmpfs: memory, nothing reaches a disk); ``memmap_disk``
 keeps it in a directory on disk (``$SHMBENCH_DISK_DIR``, else the temporary directory), where
 the kernel's page cache holds it and ``flush()`` (msync) writes it back. Both flush in the
-``collect`` phase, so the disk's cost shows there and nowhere else.
+``collect`` phase, so the disk's cost shows there and nowhere else. The file's name is removed
+once every worker has mapped it, so a run leaves no file behind, however it ends.
 """
 from __future__ import annotations
 
@@ -106,6 +107,12 @@ class Memmap(ProcessStrategy):
     def prefault_pays(self) -> bool:
         # The parent wrote the file's pages (42.0 or the input); workers only map them.
         return self.workload == "pid" or self.workload in READ_ONLY
+
+    def start(self) -> None:
+        super().start()
+        # Every worker has mapped the file: unlink its name now, so that even a killed parent
+        # leaves nothing in the directory (the mappings keep the pages, as multiprocessing.heap does).
+        remove_file(self.path)
 
     def attachment(self, slot: int) -> _FileAttachment:
         return _FileAttachment(self.path)
