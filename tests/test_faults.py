@@ -103,14 +103,22 @@ def _cli(*args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def _workers_of(proc: subprocess.Popen, count: int, timeout: float = 30) -> list[psutil.Process]:
+def _is_worker(process: psutil.Process, parent: psutil.Process, strategy: str | None) -> bool:
+    cmdline = " ".join(process.cmdline())
+    if strategy == "ray":  # actors are children of Ray's raylet, titled by their class
+        return cmdline.startswith("ray::_Worker")
+    return process.ppid() == parent.pid and "resource_tracker" not in cmdline
+
+
+def _workers_of(proc: subprocess.Popen, count: int, timeout: float = 30,
+                strategy: str | None = None) -> list[psutil.Process]:
     parent = psutil.Process(proc.pid)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         workers = []
-        for child in parent.children():
+        for child in parent.children(recursive=True):
             try:
-                if "resource_tracker" not in " ".join(child.cmdline()):
+                if _is_worker(child, parent, strategy):
                     workers.append(child)
             except psutil.Error:  # gone, or a zombie: not a worker to watch
                 pass
@@ -153,7 +161,7 @@ def _left_behind(pids: list[int]) -> list[int]:
 @pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
 def test_cli_worker_killed_during_a_run_exits_nonzero_quickly(strategy, cli):
     proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
-    workers = _workers_of(proc, 2)
+    workers = _workers_of(proc, 2, strategy=strategy)
     time.sleep(0.5)
     began = time.monotonic()
     workers[0].kill()
@@ -168,7 +176,7 @@ def test_cli_worker_killed_during_a_run_exits_nonzero_quickly(strategy, cli):
 @pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
 def test_cli_interrupted_stops_workers_and_releases_memory(strategy, signum, code, cli):
     proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
-    workers = _workers_of(proc, 2)
+    workers = _workers_of(proc, 2, strategy=strategy)
     time.sleep(0.5)
     began = time.monotonic()
     proc.send_signal(signum)
@@ -259,7 +267,7 @@ def test_asv_sizes_from_the_environment_are_checked():
 @pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
 def test_parent_killed_workers_exit_and_the_tracker_frees_the_segment(strategy, cli):
     proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
-    workers = _workers_of(proc, 2)
+    workers = _workers_of(proc, 2, strategy=strategy)
     time.sleep(0.5)
     proc.kill()
     proc.communicate(timeout=30)

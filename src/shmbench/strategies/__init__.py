@@ -8,12 +8,13 @@ from .joblib_memmap import Joblib
 from .memmap import Memmap, MemmapDisk
 from .mp_array import MpArray
 from .pickled import Pickled
+from .ray_store import RayStore
 from .serial import Serial
 from .shared_memory import SharedMemoryStrategy
 from .threads import Threads
 
 REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (
-    Serial, Threads, MpArray, SharedMemoryStrategy, Memmap, MemmapDisk, Joblib, Pickled, Book)}
+    Serial, Threads, MpArray, SharedMemoryStrategy, Memmap, MemmapDisk, Joblib, RayStore, Pickled, Book)}
 
 
 def strategies() -> list[str]:
