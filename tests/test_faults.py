@@ -107,6 +107,8 @@ def _is_worker(process: psutil.Process, parent: psutil.Process, strategy: str | 
     cmdline = " ".join(process.cmdline())
     if strategy == "ray":  # actors are children of Ray's raylet, titled by their class
         return cmdline.startswith("ray::_Worker")
+    if strategy == "mpi":  # ranks are children of mpiexec's proxy
+        return "shmbench.mpi_rank" in cmdline
     return process.ppid() == parent.pid and "resource_tracker" not in cmdline
 
 

@@ -7,6 +7,7 @@ from .book import Book
 from .joblib_memmap import Joblib
 from .memmap import Memmap, MemmapDisk
 from .mp_array import MpArray
+from .mpi_window import MpiWindow
 from .pickled import Pickled
 from .ray_store import RayStore
 from .serial import Serial
@@ -14,7 +15,7 @@ from .shared_memory import SharedMemoryStrategy
 from .threads import Threads
 
 REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (
-    Serial, Threads, MpArray, SharedMemoryStrategy, Memmap, MemmapDisk, Joblib, RayStore, Pickled, Book)}
+    Serial, Threads, MpArray, SharedMemoryStrategy, Memmap, MemmapDisk, Joblib, RayStore, MpiWindow, Pickled, Book)}
 
 
 def strategies() -> list[str]:
