@@ -33,7 +33,7 @@ def test_publish_lists_every_benchmark_with_its_parameters(asv_recorded):
     assert EXPECTED <= set(index["benchmarks"])
     fill = index["benchmarks"]["bench_fill.Fill.time_fill"]
     assert fill["param_names"] == ["strategy", "size", "workers", "workload"]
-    assert fill["params"][0] == [repr(name) for name in shmbench.strategies()]  # every strategy is benchmarked
+    assert sorted(fill["params"][0]) == sorted(repr(name) for name in shmbench.strategies())  # all benchmarked
     assert index["benchmarks"]["bench_phases.Phases.track_total_pss"]["unit"] == "bytes"
     assert (tmp / "html" / "index.html").exists()
     graphs = list((tmp / "html" / "graphs").rglob("bench_fill.Fill.time_fill.json"))

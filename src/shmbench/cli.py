@@ -185,7 +185,9 @@ def cmd_memory(args: argparse.Namespace) -> int:
     rows, cols = args.size
     plan = Plan(rows, cols)
     names = args.strategy or [n for n in compare.available_strategies() if REGISTRY[n].uses_processes]
-    instances = [create(n, plan, args.workers, args.workload, args.start_method) for n in names]
+    # As in ``run``: a strategy with its own way of starting workers (book, joblib, ...) keeps it.
+    instances = [create(n, plan, args.workers, args.workload,
+                        None if REGISTRY[n].fixed_start_method else args.start_method) for n in names]
     for instance in instances:
         instance.check_fits(args.force)
     for instance in instances:
@@ -246,10 +248,16 @@ def cmd_publish(args: argparse.Namespace) -> int:
 # ---- list, sysinfo -------------------------------------------------------------------------------
 
 def cmd_list(args: argparse.Namespace) -> int:
-    table = Table("strategy", "available", "processes", "shares memory", "what it is")
+    table = Table("strategy", "available", "workers", "shares memory", "what it is")
     for name, cls in REGISTRY.items():
         reason = cls.unavailable_reason()
-        table.add_row(name, "yes" if reason is None else f"no: {reason}", "yes" if cls.uses_processes else "no",
+        if not cls.parallel:
+            workers = "none"
+        elif not cls.uses_processes:
+            workers = "threads"
+        else:
+            workers = f"processes ({cls.fixed_start_method or ', '.join(START_METHODS)})"
+        table.add_row(name, "yes" if reason is None else f"no: {reason}", workers,
                       "yes" if cls.shares_memory else "no", cls.summary)
     _console().print(table)
     return 0

@@ -76,7 +76,7 @@ class Joblib(Strategy):
         try:
             import joblib  # noqa: F401
         except ImportError:
-            return "joblib is not installed (pip install 'shmbench[joblib]')"
+            return "joblib is not installed (pip install joblib)"
         return None
 
     @property
