@@ -86,6 +86,29 @@ def test_list_and_sysinfo(capsys):
         assert word in out
 
 
+def test_every_contender_is_available_with_the_extras_installed(capsys):
+    # The README's test command (and CI) install '.[test,all]': every strategy must run here.
+    from shmbench.strategies import REGISTRY
+
+    assert {name: cls.unavailable_reason() for name, cls in REGISTRY.items() if cls.unavailable_reason()} == {}
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in REGISTRY) and "no:" not in out
+
+
+@pytest.mark.parametrize("module, strategy, extra", [("ray", "ray", "ray"), ("mpi4py", "mpi", "mpi")])
+def test_a_missing_extra_is_named_in_list_and_refused_in_one_line(monkeypatch, capsys, module, strategy, extra):
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    from shmbench.strategies import REGISTRY
+
+    assert f"pip install 'shmbench[{extra}]'" in REGISTRY[strategy].unavailable_reason()
+    assert main(["list"]) == 0
+    assert "no: " in capsys.readouterr().out  # the row says so (rich wraps the reason in its cell)
+    assert main(["run", "--strategy", strategy, "--size", "8x8"]) == 2
+    err = capsys.readouterr().err
+    assert f"not available here: {module} is not installed" in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("argv, words", [
     (["run", "--strategy", "nope"], ["nope", "serial", "shared_memory"]),
     (["run", "--workers", "0"], ["--workers", "at least 1"]),

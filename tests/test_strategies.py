@@ -48,7 +48,7 @@ def test_random_digests_agree_across_strategies_workers_and_start_methods():
     for strategy in PARALLEL:
         block_rows = 1 if strategy == "book" else 7
         for workers in (1, 2, 3):
-            for method in [m for m in methods_for(strategy) if m in ("fork", "spawn", None)]:
+            for method in [m for m in methods_for(strategy) if m != "forkserver"]:
                 assert digest(strategy, workers, method) == references[block_rows], (strategy, workers, method)
     assert digest("serial", 1, None, seed=1) != references[7]
     assert digest("shared_memory", 2, "fork", seed=1) == digest("serial", 1, None, seed=1)
@@ -65,7 +65,7 @@ def test_rowsum_reads_the_random_input_and_every_strategy_returns_the_same_sums(
     for strategy in PARALLEL:
         block_rows = 1 if strategy == "book" else 7
         for workers in (1, 2):
-            for method in [m for m in methods_for(strategy) if m in ("fork", "spawn", None)]:
+            for method in [m for m in methods_for(strategy) if m != "forkserver"]:
                 assert sums(strategy, workers, method) == references[block_rows], (strategy, workers, method)
     # The input is the random workload's matrix, so the sums can be checked from it by hand.
     plan = Plan(50, 33, block_rows=7)
@@ -194,7 +194,9 @@ def test_bad_input_names_the_allowed_values(kwargs, words):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_no_resource_tracker_warnings(method):
-    names = [name for name, m in runs() if m in (method, None)]
+    # Strategies with their own way of starting (loky, Ray, mpiexec) run with the default's.
+    own = method == shmbench.DEFAULT_START_METHOD
+    names = [name for name, m in runs() if m in (method, None) or (own and m not in METHODS)]
     code = (f"import shmbench\n"
             f"for s in {names!r}:\n"
             f"    assert shmbench.run(s, 64, 64, workers=2, start_method={method!r}).verified\n")
@@ -237,3 +239,29 @@ def test_threads_write_their_native_ids_one_share_each():
     assert result.verified and result.start_method is None
     assert len(set(result.pids)) == 3 and threading.get_native_id() not in result.pids
     assert [m["role"] for m in result.memory] == ["parent"]  # threads share the parent's memory
+
+
+def test_mpi_ranks_share_one_window():
+    # Shared: the window once plus the exchange file once (2x the matrix, plus each process's
+    # interpreter); a private matrix per rank would make it 3x.
+    result = shmbench.run("mpi", 2048, 32768, workers=2, memory_usage=True)
+    assert result.verified, result.problems
+    assert [m["role"] for m in result.memory] == ["parent", "worker 0", "worker 1"]
+    assert 1.9 < result.peak_total_pss_bytes / result.nbytes < 2.75
+
+
+def test_memmap_disk_refuses_a_memory_filesystem(monkeypatch):
+    from shmbench.strategies.memmap import DISK_DIR_ENV, MemmapDisk
+
+    monkeypatch.setenv(DISK_DIR_ENV, "/dev/shm")
+    assert "tmpfs" in MemmapDisk.unavailable_reason()
+    with pytest.raises(ValueError, match="not a disk"):
+        create("memmap_disk", Plan(8, 8))
+    monkeypatch.setenv(DISK_DIR_ENV, "/no/such/dir")
+    assert "not a directory" in MemmapDisk.unavailable_reason()
+
+
+@pytest.mark.parametrize("strategy", ["joblib", "ray", "mpi"])
+def test_contenders_with_their_own_start_refuse_another(strategy):
+    with pytest.raises(ValueError, match="only"):
+        create(strategy, Plan(8, 8), workers=2, start_method="spawn")
