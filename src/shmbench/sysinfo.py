@@ -7,6 +7,7 @@ import platform
 import shutil
 import sys
 import time
+from importlib import metadata
 
 import numpy as np
 import psutil
@@ -76,4 +77,16 @@ def machine() -> dict:
         # The first method listed is the interpreter's default (asking get_start_method would fix it).
         "interpreter_start_method_default": mp.get_start_method(allow_none=True) or mp.get_all_start_methods()[0],
         "blas": blas(),
+        **contenders(),
     }
+
+
+def contenders() -> dict:
+    """Versions of the contenders' libraries (None where not installed), read without importing them."""
+    versions = {}
+    for key, dist in (("joblib", "joblib"), ("ray", "ray"), ("mpi4py", "mpi4py"), ("mpich", "mpich")):
+        try:
+            versions[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[key] = None
+    return versions
