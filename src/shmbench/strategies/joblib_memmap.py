@@ -26,7 +26,7 @@ from ..plan import Plan
 from ..work import READ_ONLY, fill_blocks
 from ..workers import WorkerDiedError, WorkerError, become_worker, process_alive
 from .base import Strategy
-from .memmap import create_file, remove_file
+from .memmap import FileMatrix, create_file, remove_file
 
 # How loky starts a worker (its resource tracker, also a child, must be left alone).
 _LOKY_WORKER = "joblib.externals.loky.backend.popen_loky_posix"
@@ -57,7 +57,7 @@ def _fill_share(matrix: np.ndarray, plan: Plan, share: range, workload: str):
     return pid, first_row, sums, minor_faults() - faults
 
 
-class Joblib(Strategy):
+class Joblib(FileMatrix, Strategy):
     name = "joblib"
     summary = "joblib.Parallel (loky) writing in place into an np.memmap in /dev/shm, re-opened r+ per task"
     fixed_start_method = "loky"
@@ -145,13 +145,6 @@ class Joblib(Strategy):
 
     def touch(self) -> None:
         pass
-
-    def is_shared_view(self) -> bool:
-        return isinstance(self.matrix, np.memmap) and self.matrix.filename == os.path.realpath(self.path)
-
-    @property
-    def mapping_name(self) -> str | None:
-        return os.path.basename(self.path) if self.path else None
 
     def close(self) -> None:
         parallel, executor, self._parallel, self._executor = self._parallel, self._executor, None, None

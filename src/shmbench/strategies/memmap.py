@@ -61,6 +61,20 @@ def remove_file(path: str | None) -> None:
             pass
 
 
+class FileMatrix:
+    """For strategies whose matrix is an ``np.memmap`` of the file at ``self.path``."""
+
+    path: str | None
+    matrix: np.ndarray | None
+
+    def is_shared_view(self) -> bool:
+        return isinstance(self.matrix, np.memmap) and self.matrix.filename == os.path.realpath(self.path)
+
+    @property
+    def mapping_name(self) -> str | None:
+        return os.path.basename(self.path) if self.path else None
+
+
 @dataclass
 class _FileAttachment:
     path: str
@@ -70,7 +84,7 @@ class _FileAttachment:
         return np.memmap(self.path, dtype=np.float64, mode="r+", shape=plan.shape), 0, lambda: None
 
 
-class Memmap(ProcessStrategy):
+class Memmap(FileMatrix, ProcessStrategy):
     name = "memmap"
     summary = "np.memmap of a file in /dev/shm, created w+ by the parent and opened r+ by each worker"
     on_disk: ClassVar[bool] = False
@@ -119,13 +133,6 @@ class Memmap(ProcessStrategy):
 
     def collect(self) -> None:
         self.matrix.flush()
-
-    def is_shared_view(self) -> bool:
-        return isinstance(self.matrix, np.memmap) and self.matrix.filename == os.path.realpath(self.path)
-
-    @property
-    def mapping_name(self) -> str | None:
-        return os.path.basename(self.path) if self.path else None
 
     def release(self) -> None:
         self.matrix = None
