@@ -175,7 +175,10 @@ def scaling_figure(records: Sequence[dict]):
         if serial and len(counts) > 1:
             base = serial[0]["steady_seconds"]
             top.plot(counts, [base / n for n in counts], "k--", label="ideal (serial / workers)")
-        for key in dict.fromkeys((r["strategy"], r["start_method"]) for r in mine):
+        keys = list(dict.fromkeys((r["strategy"], r["start_method"]) for r in mine))
+        # Eleven strategies and more: tab10 would repeat a colour, so markers change too.
+        colours = plt.get_cmap("tab20").colors
+        for index, key in enumerate(keys):
             series = sorted((r for r in mine if (r["strategy"], r["start_method"]) == key),
                             key=lambda r: r["workers"])
             label = key[0] if key[1] is None else f"{key[0]} ({key[1]})"
@@ -183,7 +186,8 @@ def scaling_figure(records: Sequence[dict]):
             if len(xs) == 1 and key[0] == "serial":
                 top.axhline(series[0]["steady_seconds"], color="grey", lw=1, label="serial")
                 continue
-            top.plot(xs, [r["steady_seconds"] for r in series], "o-", label=label)
+            top.plot(xs, [r["steady_seconds"] for r in series], "-", marker="osD^v<>"[index % 7],
+                     color=colours[(2 * index) % 20 + (2 * index) // 20 % 2], label=label)
         top.set_xlabel("workers")
         top.set_ylabel("seconds (warm median; lower is better)")
         top.set_xticks(counts)
