@@ -98,9 +98,15 @@ def test_pickled_worker_exception_is_raised_too(method):
             s.fill()
 
 
+def _default_sigint() -> None:
+    # A shell that starts pytest in the background ignores SIGINT, and an ignored SIGINT is
+    # inherited: Python would then install no KeyboardInterrupt handler in the command.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "shmbench", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
 def _is_worker(process: psutil.Process, parent: psutil.Process, strategy: str | None) -> bool:

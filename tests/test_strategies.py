@@ -196,10 +196,10 @@ def test_bad_input_names_the_allowed_values(kwargs, words):
 def test_no_resource_tracker_warnings(method):
     # Strategies with their own way of starting (loky, Ray, mpiexec) run with the default's.
     own = method == shmbench.DEFAULT_START_METHOD
-    names = [name for name, m in runs() if m in (method, None) or (own and m not in METHODS)]
+    cells = [(name, m) for name, m in runs() if m in (method, None) or (own and m not in METHODS)]
     code = (f"import shmbench\n"
-            f"for s in {names!r}:\n"
-            f"    assert shmbench.run(s, 64, 64, workers=2, start_method={method!r}).verified\n")
+            f"for s, m in {cells!r}:\n"
+            f"    assert shmbench.run(s, 64, 64, workers=2, start_method=m).verified\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "leaked" not in done.stderr and "resource_tracker" not in done.stderr, done.stderr
