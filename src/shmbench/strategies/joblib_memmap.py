@@ -5,8 +5,8 @@ This is joblib's documented way to write results in place: the parent creates th
 each task maps the file again ``r+`` (an ordinary array argument would reach the workers as a
 read-only memmap, or as a copy). One task per share of blocks; loky hands tasks to whichever
 worker is free, so a worker is not sure to get one. With one worker joblib runs the task in
-the parent itself (its sequential backend), as it does for any ``n_jobs=1``. Every task maps the file anew, so each
-pass pays its page faults again: that is what joblib costs, warm or cold.
+the parent itself (its sequential backend), as it does for any ``n_jobs=1``. Every task maps
+the file anew, so each pass pays its page faults again: that is what joblib costs, warm or cold.
 """
 from __future__ import annotations
 
