@@ -14,15 +14,20 @@ import json
 import os
 import socket
 import sys
+import threading
+import time
 import traceback
 from multiprocessing.connection import Connection
 
 import numpy as np
+import psutil
 
 from .pages import minor_faults, prefault
 from .plan import Plan
 from .work import DEFAULT_VALUE, READ_ONLY, fill_blocks
 from .workers import become_worker, share_rows
+
+_PARENT_POLL_SECONDS = 0.5
 
 
 def _connect(address: str) -> Connection:
@@ -55,11 +60,33 @@ def _run(command: tuple, window: np.ndarray, exchange: np.ndarray, plan: Plan, s
     return minor_faults() - faults, (rows.start, sums)
 
 
+def _watch_parent(pid: int, exchange_path: str, abort) -> None:
+    """End the whole job when the parent dies, whatever the ranks are doing (even in MPI_Init or
+    a collective, where no rank could read a closed socket): first remove the files it named."""
+    try:
+        parent = psutil.Process(pid)
+        while parent.is_running() and parent.status() != psutil.STATUS_ZOMBIE:
+            time.sleep(_PARENT_POLL_SECONDS)
+    except psutil.NoSuchProcess:
+        pass
+    # MPICH unlinks its segments at MPI_Finalize, which an aborted job never reaches.
+    mine = [m.path for m in psutil.Process().memory_maps() if os.path.basename(m.path).startswith("mpich_shm_")]
+    for path in [exchange_path, *mine]:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    abort()
+    os._exit(1)
+
+
 def main(argv: list[str]) -> int:
     from mpi4py import MPI
 
     become_worker()
-    address, exchange_path, spec = argv
+    parent_pid, address, exchange_path, spec = argv
+    threading.Thread(target=_watch_parent, name="shmbench-parent-watch", daemon=True,
+                     args=(int(parent_pid), exchange_path, lambda: MPI.COMM_WORLD.Abort(1))).start()
     plan = Plan(**json.loads(spec))
     world = MPI.COMM_WORLD
     node = world.Split_type(MPI.COMM_TYPE_SHARED)
@@ -76,11 +103,12 @@ def main(argv: list[str]) -> int:
         pids = world.gather(os.getpid(), root=0)
         if conn is not None:
             conn.send(("ready", pids))
+        parent_gone = False
         while True:
             command = None
             if conn is not None:
                 try:
-                    command = conn.recv()
+                    command = ("stop",) if parent_gone else conn.recv()
                 except (EOFError, OSError):
                     command = ("stop",)  # the parent is gone: every rank stops
             command = world.bcast(command, root=0)
@@ -93,8 +121,11 @@ def main(argv: list[str]) -> int:
             answers = world.gather(answer, root=0)
             if conn is not None:
                 errors = [a[1] for a in answers if a[0] == "error"]
-                conn.send(("error", "\n".join(errors)) if errors else
-                          ("done", [a[1] for a in answers], [a[2] for a in answers]))
+                try:
+                    conn.send(("error", "\n".join(errors)) if errors else
+                              ("done", [a[1] for a in answers], [a[2] for a in answers]))
+                except OSError:  # the parent died during the command: tell the others next
+                    parent_gone = True
         del window, exchange
     finally:
         window_handle.Free()

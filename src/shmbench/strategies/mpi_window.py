@@ -92,7 +92,7 @@ class MpiWindow(Strategy):
             self._stderr = tempfile.TemporaryFile("w+")
             self._proc = subprocess.Popen(
                 [mpiexec(), "-n", str(self.workers), sys.executable, "-m", "shmbench.mpi_rank",
-                 address, self.path, spec],
+                 str(os.getpid()), address, self.path, spec],
                 stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=subprocess.STDOUT, start_new_session=True)
             self._conn = self._accept(server)
         finally:
