@@ -24,7 +24,7 @@ import psutil
 
 from .pages import minor_faults, prefault
 from .plan import Plan
-from .work import DEFAULT_VALUE, READ_ONLY, fill_blocks
+from .work import READ_ONLY, fill_blocks, prepare
 from .workers import become_worker, share_rows
 
 _PARENT_POLL_SECONDS = 0.5
@@ -43,8 +43,8 @@ def _run(command: tuple, window: np.ndarray, exchange: np.ndarray, plan: Plan, s
     sums = None
     name = command[0]
     if name == "prepare":
-        if command[1] == "pid":
-            window[rows] = DEFAULT_VALUE
+        if command[1] == "pid":  # the ranks' own share of the window, as the core prepares it
+            prepare(window[rows], "pid", plan)
     elif name == "touch":
         prefault(window[rows])
     elif name == "fill":

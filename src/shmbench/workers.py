@@ -49,6 +49,20 @@ def process_alive(pid: int) -> bool:
         return False
 
 
+def wait_gone(pids: Sequence[int], timeout: float) -> None:
+    """Wait up to ``timeout`` seconds in all for processes we did not start to exit; kill the rest."""
+    _, alive = psutil.wait_procs([p for p in map(_process, pids) if p is not None], timeout=timeout)
+    for process in alive:
+        process.kill()
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
 def resolve_start_method(start_method: str | None) -> str:
     if start_method is None:
         return DEFAULT_START_METHOD

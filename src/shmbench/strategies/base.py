@@ -56,6 +56,10 @@ class Strategy(ABC):
         #: Minor page faults per worker role ("worker 0", ...) in the last touch/fill/collect.
         self.last_faults: dict[str, int] = {}
 
+    def _note(self, faults: list[int]) -> None:
+        """Record the minor faults of worker 0, 1, ... in the phase that just ran."""
+        self.last_faults = {f"worker {slot}": count for slot, count in enumerate(faults)}
+
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """Why this strategy cannot run here, or None when it can."""
@@ -153,9 +157,6 @@ class ProcessStrategy(Strategy):
     @abstractmethod
     def attachment(self, slot: int) -> Attachment:
         """What worker ``slot`` is given to reach the matrix."""
-
-    def _note(self, faults: list[int]) -> None:
-        self.last_faults = {f"worker {slot}": count for slot, count in enumerate(faults)}
 
     def start(self) -> None:
         super().start()

@@ -23,8 +23,8 @@ import psutil
 from .. import preflight
 from ..pages import minor_faults
 from ..plan import Plan
-from ..work import READ_ONLY, fill_blocks
-from ..workers import WorkerDiedError, WorkerError, become_worker, process_alive
+from ..work import fill_blocks
+from ..workers import WorkerDiedError, WorkerError, become_worker, process_alive, wait_gone
 from .base import Strategy
 from .memmap import FileMatrix, create_file, remove_file
 
@@ -157,9 +157,7 @@ class Joblib(FileMatrix, Strategy):
             # terminate() also removes the executor's temporary folder.
             for done in {id(e): e for e in executors if e is not None}.values():
                 done.terminate(kill_workers=True)
-            for pid in self._pids:
-                if pid != os.getpid():
-                    _reap(pid)
+            wait_gone([pid for pid in self._pids if pid != os.getpid()], _SHUTDOWN_SECONDS)
         finally:
             self._pids = []
             self.matrix = None
@@ -177,12 +175,3 @@ def _remove(name: str | None, kind: str, remove) -> None:
         remove(name)
         resource_tracker.unregister(name, kind)
 
-
-def _reap(pid: int) -> None:
-    try:
-        process = psutil.Process(pid)
-        process.wait(_SHUTDOWN_SECONDS)
-    except psutil.NoSuchProcess:
-        return
-    except psutil.TimeoutExpired:
-        process.kill()

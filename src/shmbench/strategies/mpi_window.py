@@ -173,9 +173,6 @@ class MpiWindow(Strategy):
         self._stderr.seek(0)
         return self._stderr.read()
 
-    def _note(self, faults: list[int]) -> None:
-        self.last_faults = {f"worker {slot}": count for slot, count in enumerate(faults)}
-
     def prepare(self) -> None:
         super().prepare()  # the parent's side: the rowsum input in the exchange file
         self._command("prepare", self.workload)
