@@ -13,15 +13,17 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import compare, memory, report, sysinfo
+from . import compare, report
+from ._system import memory, sysinfo
 from .plan import Plan
-from .preflight import PreflightError
-from .publish import PublishError
+from .runner import Driver, processes
+from ._system.preflight import PreflightError
+from .report.publish import PublishError
 from .sizes import describe, parse_size
 from .strategies import REGISTRY, create
 from .verify import pid_counts
 from .work import DEFAULT_VALUE, WORKLOADS
-from .workers import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
+from .strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
 
 #: The 1 GiB reference case; the default grid takes well under a minute on a 2-core machine.
 DEFAULT_SIZE = "4096x32768"
@@ -124,17 +126,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = _console()
     rows, cols = args.size
     plan = Plan(rows, cols, block_rows=args.block_rows)
-    with create("mp_array", plan, args.workers, "pid", args.start_method) as demo:
-        demo.check_fits(args.force)
-        demo.allocate()
+    demo = create("mp_array", plan, args.workers, "pid", args.start_method)
+    demo.check_fits(args.force)
+    with Driver(demo) as driver:
+        driver.phase("allocate")
         out.print(f"Created a shared multiprocessing.Array of {rows * cols:,} doubles ({describe(rows, cols)}), "
                   f"seen through np.frombuffer().reshape({rows}, {cols}); "
                   f"the view shares the array's memory: {demo.is_shared_view()}")
-        demo.prepare()
+        driver.phase("prepare")
         out.print(f"Filled with {DEFAULT_VALUE}: {demo.matrix}")
         _pause(args, "Press Enter to start the workers...")
-        demo.start()
-        demo.fill()
+        driver.phase("start")
+        driver.phase("fill")
         out.print(f"{len(demo.worker_ids)} workers ({demo.start_method}) wrote their PIDs into "
                   f"{plan.n_blocks} blocks of {plan.block_rows} row(s): {demo.matrix}")
         _pause(args, "Workers are alive (watch them in htop). Press Enter to check the matrix...")
@@ -164,15 +167,13 @@ def _mib(value: int) -> str:
 
 
 def _memory_table(out: Console, instance, plan: Plan) -> None:
-    pids = [(os.getpid(), "parent")] + [(pid, f"worker {i}") for i, pid in enumerate(instance.worker_ids)
-                                        if instance.uses_processes]
-    rows = memory.snapshot(pids)
+    rows = memory.snapshot(processes(instance))
     title = (f"{instance.name}: memory per process, MiB (matrix {_mib(plan.nbytes)} MiB)")
     table = Table("process", "PID", "RSS", "PSS", "USS", "shared", "matrix mapping (pmap -x)", title=title)
     for m in rows:
         maps = memory.segment_maps(m.pid, instance.mapping_name) if instance.mapping_name else []
         where = "\n".join(f"{x['path']}  size {_mib(x['size'])}  rss {_mib(x['rss'])}  pss {_mib(x['pss'])}"
-                          for x in maps) or ("private memory (no shared mapping)" if not instance.shares_memory
+                          for x in maps) or ("private memory (no shared mapping)" if not instance.traits.shares_memory
                                              else "–")
         table.add_row(m.role, str(m.pid), _mib(m.rss), _mib(m.pss), _mib(m.uss), _mib(m.shared), where)
     total = memory.total_pss(rows)
@@ -184,19 +185,17 @@ def cmd_memory(args: argparse.Namespace) -> int:
     out = _console()
     rows, cols = args.size
     plan = Plan(rows, cols)
-    names = args.strategy or [n for n in compare.available_strategies() if REGISTRY[n].uses_processes]
-    # As in ``run``: a strategy with its own way of starting workers (book, joblib, ...) keeps it.
+    names = args.strategy or [n for n in compare.available_strategies() if REGISTRY[n].traits.processes]
+    # As in ``run``: a strategy keeps its own way of starting workers (book, joblib, ...).
     instances = [create(n, plan, args.workers, args.workload,
-                        None if REGISTRY[n].fixed_start_method else args.start_method) for n in names]
+                        args.start_method if args.start_method in REGISTRY[n].traits.start_methods else None)
+                 for n in names]
     for instance in instances:
         instance.check_fits(args.force)
     for instance in instances:
-        with instance:
-            instance.allocate()
-            instance.start()
-            instance.prepare()
-            instance.fill()
-            instance.collect()
+        with Driver(instance, prefault=False) as driver:
+            driver.open()
+            driver.first_pass(verify=False)
             _memory_table(out, instance, plan)
     return 0
 
@@ -205,7 +204,7 @@ def cmd_memory(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     if args.html:
-        from .html_report import write
+        from .report.html import write
 
         write(args.results, args.html)
         _err_console().print(f"report written to {args.html}")
@@ -227,7 +226,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .publish import asv_publish, vendor
+    from .report.publish import asv_publish, vendor
 
     config = Path(args.config).resolve()
     if not config.is_file():
@@ -250,15 +249,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     table = Table("strategy", "available", "workers", "shares memory", "what it is")
     for name, cls in REGISTRY.items():
-        reason = cls.unavailable_reason()
-        if not cls.parallel:
-            workers = "none"
-        elif not cls.uses_processes:
-            workers = "threads"
+        reason, traits = cls.unavailable_reason(), cls.traits
+        if not traits.processes:
+            workers = "none" if not traits.parallel else traits.launcher
         else:
-            workers = f"processes ({cls.fixed_start_method or ', '.join(START_METHODS)})"
+            workers = f"processes ({traits.launcher}: {', '.join(traits.start_methods)})" if traits.start_methods \
+                else f"processes ({traits.launcher})"
         table.add_row(name, "yes" if reason is None else f"no: {reason}", workers,
-                      "yes" if cls.shares_memory else "no", cls.summary)
+                      "yes" if traits.shares_memory else "no", cls.summary)
     _console().print(table)
     return 0
 

@@ -28,18 +28,19 @@ def available_strategies() -> list[str]:
 
 def grid(strategies: Sequence[str], workers: Sequence[int], sizes: Sequence[tuple[int, int]],
          workloads: Sequence[str], start_methods: Sequence[str | None]) -> list[Case]:
-    """Every combination; serial runs once per size and workload, threads once per worker count
-    (no start method), and a strategy with a fixed start method (``book``) only with that."""
+    """Every combination; serial runs once per size and workload, strategies without start methods
+    (threads, joblib, Ray, MPI) once per worker count, and book only under fork."""
     cases = []
     for rows, cols in sizes:
         for workload in workloads:
             for name in strategies:
-                cls = get(name)
-                if not cls.parallel:
+                traits = get(name).traits
+                if not traits.parallel:
                     cases.append(Case(name, None, 1, rows, cols, workload))
                     continue
-                methods = [cls.fixed_start_method] if cls.fixed_start_method else start_methods
-                for method in methods if cls.uses_processes else [None]:
+                # A strategy keeps the start methods it has; one with a launcher of its own runs once.
+                methods = [m for m in start_methods if m in traits.start_methods] or [traits.default_start_method()]
+                for method in methods:
                     for count in workers:
                         cases.append(Case(name, method, count, rows, cols, workload))
     return list(dict.fromkeys(cases))

@@ -70,6 +70,12 @@ class Plan:
         start = index * self.block_rows
         return slice(start, min(start + self.block_rows, self.rows))
 
+    def blocks_of(self, rows: range) -> range:
+        """The indices of the blocks that hold any of ``rows``."""
+        if not rows:
+            return range(0)
+        return range(rows.start // self.block_rows, (rows.stop - 1) // self.block_rows + 1)
+
     @cached_property
     def seeds(self) -> list[np.random.SeedSequence]:
         """One independent seed per block (``SeedSequence(seed).spawn(n_blocks)``)."""
@@ -89,3 +95,8 @@ class Plan:
             out.append(range(start, stop))
             start = stop
         return out
+
+    def share_rows(self, workers: int) -> list[range]:
+        """The plan rows of each worker's share (``shares``), as row ranges."""
+        return [range(self.block(s.start).start, self.block(s.stop - 1).stop) if s else range(0)
+                for s in self.shares(workers)]

@@ -24,6 +24,8 @@ class RunResult:
     cols: int
     workers: int
     start_method: str | None
+    #: How the workers were launched (``Traits.launcher``): "none", "threads", "multiprocessing", ...
+    launcher: str
     n_blocks: int
     block_rows: int
     seed: int
@@ -64,7 +66,8 @@ class RunResult:
         return out
 
     def __str__(self) -> str:
-        where = f"{self.start_method}, " if self.start_method else ""
+        how = self.start_method or (self.launcher if self.launcher != "none" else None)
+        where = f"{how}, " if how else ""
         head = (f"{self.strategy} [{where}{self.workers} worker(s)] {self.workload} "
                 f"{self.rows}x{self.cols} ({self.nbytes / 2**20:.1f} MiB): "
                 f"{'verified' if self.verified else 'NOT VERIFIED'}")

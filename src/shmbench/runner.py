@@ -1,51 +1,129 @@
-"""``run``: one strategy through all its phases, timed, measured and verified."""
+"""The phase driver, and ``run``: one strategy through all its phases, timed, measured and verified.
+
+``Driver`` is the one place the order of the phases is written down; ``shmbench.run``, the CLI and
+the asv benchmarks all go through it, so they time the same things the same way.
+"""
 from __future__ import annotations
 
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 
-from . import memory
-from .pages import minor_faults
+from ._system import memory
+from ._system.pages import minor_faults
 from .plan import Plan
 from .result import PHASES, RunResult
 from .strategies import Strategy, create
+from .strategies._runtimes.base import WORKER_BLAS_THREADS
 from .verify import verify
-from .workers import WORKER_BLAS_THREADS
-
-
-@contextmanager
-def _timed(phases: dict[str, float], name: str):
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        phases[name] += time.perf_counter() - start
-
-
-@contextmanager
-def _faults(record: dict[str, dict[str, int]], name: str, strategy: Strategy):
-    """Minor faults of the parent and of each worker during one phase."""
-    strategy.last_faults = {}
-    before = minor_faults()
-    yield
-    record[name] = {"parent": minor_faults() - before, **strategy.last_faults}
 
 
 def check(strategy: Strategy) -> list[str]:
     """Every problem with the strategy's finished matrix; empty when it verifies."""
     problems = verify(strategy.matrix, strategy.plan, strategy.workload, strategy.worker_ids,
-                      every_worker=strategy.every_worker_gets_work, row_sums=strategy.row_sums)
-    if strategy.shares_memory and not strategy.is_shared_view():
+                      every_worker=strategy.traits.every_worker_gets_work, row_sums=strategy.row_sums)
+    if strategy.traits.shares_memory and not strategy.is_shared_view():
         problems.append("the matrix the parent reads is a copy, not the shared buffer")
     return problems
 
 
-def _processes(strategy: Strategy) -> list[tuple[int, str]]:
+def processes(strategy: Strategy) -> list[tuple[int, str]]:
+    """(pid, role) of the parent and of every worker process."""
     # joblib with one worker runs in the parent, which is already counted.
-    workers = [pid for pid in strategy.worker_ids if pid != os.getpid()] if strategy.uses_processes else []
+    workers = [pid for pid in strategy.worker_ids if pid != os.getpid()] if strategy.traits.processes else []
     return [(os.getpid(), "parent")] + [(pid, f"worker {i}") for i, pid in enumerate(workers)]
+
+
+class Driver:
+    """Drives one strategy through its phases: ``open`` (allocate, start), a cold ``first_pass``
+    (prepare, touch, fill, collect, verify), any number of ``warm_pass``, and ``close``.
+
+    ``phases`` holds the seconds of each phase of the first pass; ``faults`` the minor page faults
+    of the parent and each worker in touch, fill, and the last warm fill. ``after_phase(name)`` is
+    called after fill and collect, outside the timing (memory samples).
+    """
+
+    def __init__(self, strategy: Strategy, prefault: bool | None = None,
+                 after_phase: Callable[[str], None] | None = None) -> None:
+        self.strategy = strategy
+        self.prefault = strategy.prefault_pays() if prefault is None else bool(prefault)
+        self.phases = dict.fromkeys(PHASES, 0.0)
+        self.faults: dict[str, dict[str, int]] = {}
+        self._after = after_phase or (lambda name: None)
+
+    @contextmanager
+    def _phase(self, timings: dict[str, float], name: str, faults: str | None = None):
+        self.strategy.last_faults = {}
+        before = minor_faults()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            timings[name] += time.perf_counter() - start
+        if faults is not None:
+            self.faults[faults] = {"parent": minor_faults() - before, **self.strategy.last_faults}
+
+    def phase(self, name: str) -> None:
+        """Run one phase of the first pass by its name (a step-by-step demonstration), timed."""
+        with self._phase(self.phases, name):
+            getattr(self.strategy, name)()
+
+    def open(self) -> None:
+        self.phase("allocate")
+        self.phase("start")
+
+    def first_pass(self, verify: bool = True) -> list[str]:
+        """The cold pass of freshly started workers; returns the problems found (if verified)."""
+        return self._pass(self.phases, first=True, verify=verify)
+
+    def warm_pass(self, verify: bool = True) -> tuple[float, list[str]]:
+        """One more pass with the same workers: (fill + collect seconds, problems found)."""
+        timings = dict.fromkeys(PHASES, 0.0)
+        problems = self._pass(timings, first=False, verify=verify)
+        return timings["fill"] + timings["collect"], problems
+
+    def fill_and_collect(self) -> None:
+        """The steady-state work alone, for timers that time it themselves (asv)."""
+        self.strategy.fill()
+        self.strategy.collect()
+
+    def _pass(self, timings: dict[str, float], first: bool, verify: bool) -> list[str]:
+        s = self.strategy
+        with self._phase(timings, "prepare"):
+            s.prepare()
+        if first and self.prefault:
+            with self._phase(timings, "touch", "touch"):
+                s.touch()
+        with self._phase(timings, "fill", "fill" if first else "warm_fill"):
+            s.fill()
+        self._after("fill")
+        with self._phase(timings, "collect"):
+            s.collect()
+        self._after("collect")
+        if not verify:
+            return []
+        with self._phase(timings, "verify"):
+            return check(s)
+
+    def close(self) -> None:
+        with self._phase(self.phases, "close"):
+            self.strategy.close()
+
+    def one_shot(self) -> None:
+        """What a one-shot script pays: open, one unverified pass, close."""
+        try:
+            self.open()
+            self.first_pass(verify=False)
+        finally:
+            self.close()
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "random", seed: int = 0,
@@ -65,66 +143,41 @@ def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
         raise ValueError(f"repeat must be a non-negative integer, got {repeat!r}")
     instance = create(strategy, plan, workers, workload, start_method)
-    plan = instance.plan  # a strategy may fix its own split (book maps one row per task)
     instance.check_fits(force)
-    if prefault is None:
-        prefault = instance.prefault_pays()
-    phases = dict.fromkeys(PHASES, 0.0)
-    faults: dict[str, dict[str, int]] = {}
     samples: list[list[memory.ProcessMemory]] = []
     warm: list[float] = []
-    problems: list[str] = []  # those of the first pass that failed
     failed_again = 0
     pids: list[int] = []
     sha = None
 
-    def sample() -> None:
+    def sample(phase: str) -> None:
         if memory_usage:
-            samples.append(memory.snapshot(_processes(instance)))
+            samples.append(memory.snapshot(processes(instance)))
 
-    try:
-        with _timed(phases, "allocate"):
-            instance.allocate()
-        with _timed(phases, "start"):
-            instance.start()
+    driver = Driver(instance, prefault, sample)
+    with driver:
+        driver.open()
         pids = list(instance.worker_ids)
-        for attempt in range(repeat + 1):
-            first = attempt == 0
-            timings = phases if first else dict.fromkeys(PHASES, 0.0)
-            with _timed(timings, "prepare"):
-                instance.prepare()
-            if first and prefault:
-                with _faults(faults, "touch", instance), _timed(timings, "touch"):
-                    instance.touch()
-            with _faults(faults, "fill" if first else "warm_fill", instance), _timed(timings, "fill"):
-                instance.fill()
-            sample()
-            with _timed(timings, "collect"):
-                instance.collect()
-            sample()
-            with _timed(timings, "verify"):
-                found = check(instance)
+        problems = driver.first_pass()
+        for _ in range(repeat):
+            seconds, found = driver.warm_pass()
+            warm.append(seconds)
             if found and not problems:
                 problems = found
             elif found:
                 failed_again += 1
-            if not first:
-                warm.append(timings["fill"] + timings["collect"])
         if failed_again:
             problems.append(f"{failed_again} later pass(es) failed verification too")
         if digest:
             sha = hashlib.sha256(memoryview(instance.output).cast("B")).hexdigest()
-    finally:
-        with _timed(phases, "close"):
-            instance.close()
 
     peak = max(samples, key=memory.total_pss) if samples else []
     return RunResult(
         strategy=strategy, workload=workload, rows=plan.rows, cols=plan.cols, workers=instance.workers,
-        start_method=instance.start_method, n_blocks=plan.n_blocks, block_rows=plan.block_rows,
-        seed=plan.seed, phases=phases, total_seconds=sum(phases.values()), pids=pids,
-        verified=not problems, problems=problems, digest=sha, warm_passes=warm,
+        start_method=instance.start_method, launcher=instance.traits.launcher, n_blocks=plan.n_blocks,
+        block_rows=plan.block_rows, seed=plan.seed, phases=driver.phases, total_seconds=sum(driver.phases.values()),
+        pids=pids, verified=not problems, problems=problems, digest=sha, warm_passes=warm,
         peak_total_pss_bytes=memory.total_pss(peak) if samples else None,
-        memory=[m.as_dict() for m in peak], prefault=bool(prefault), minor_faults=faults,
-        blas_threads_per_worker=WORKER_BLAS_THREADS if instance.uses_processes else None,
+        memory=[m.as_dict() for m in peak], prefault=driver.prefault, minor_faults=driver.faults,
+        blas_threads_per_worker=WORKER_BLAS_THREADS if instance.traits.processes else None,
     )

@@ -49,16 +49,17 @@ def prepare(matrix: np.ndarray, workload: str, plan: Plan) -> None:
     if workload == "pid":
         matrix.fill(DEFAULT_VALUE)
     elif workload in READ_ONLY:
-        fill_blocks(matrix, plan, range(plan.n_blocks), "random", 0)
+        fill_rows(matrix, plan, range(plan.rows), "random", 0)
 
 
 def fill_block(view: np.ndarray, workload: str, seed: np.random.SeedSequence, worker_id: int,
-               check_default: bool = True) -> np.ndarray | None:
-    """Fill ``view`` (one block of rows, C-contiguous) in place, or read it.
+               check_default: bool = True, skip: int = 0) -> np.ndarray | None:
+    """Fill ``view`` (rows of one block, C-contiguous) in place, or read it.
 
-    - ``pid``: check the rows still hold ``DEFAULT_VALUE`` (unless the block is private to the
+    - ``pid``: check the rows still hold ``DEFAULT_VALUE`` (unless the rows are private to the
       worker, ``check_default=False``), then write ``worker_id`` into every element;
-    - ``random``: uniform [0, 1) doubles from this block's own PCG64 stream, written in place;
+    - ``random``: uniform [0, 1) doubles from the block's own PCG64 stream, ``skip`` draws in
+      (the elements of the block before ``view``), written in place;
     - ``legacy-random``: the book's ``np.random.random(cols)`` row by row from the module-level
       legacy generator, which fork copies into every worker unchanged;
     - ``rowsum`` (read-only): return the sum of each row, leaving the view untouched.
@@ -68,7 +69,10 @@ def fill_block(view: np.ndarray, workload: str, seed: np.random.SeedSequence, wo
             raise BlockTouchedError(f"worker {worker_id} found rows already written by another worker")
         view.fill(worker_id)
     elif workload == "random":
-        np.random.Generator(np.random.PCG64(seed)).random(out=view)
+        bits = np.random.PCG64(seed)
+        if skip:
+            bits.advance(skip)  # one 64-bit draw per double: any row starts where the block's stream has it
+        np.random.Generator(bits).random(out=view)
     elif workload == "legacy-random":
         for row in view:
             row[:] = np.random.random(view.shape[1])
@@ -79,22 +83,26 @@ def fill_block(view: np.ndarray, workload: str, seed: np.random.SeedSequence, wo
     return None
 
 
-def fill_blocks(matrix: np.ndarray, plan: Plan, blocks: range, workload: str, worker_id: int,
-                check_default: bool = True, first_row: int = 0,
-                on_block: Callable[[int], None] | None = None) -> np.ndarray | None:
-    """Fill ``blocks`` of the plan in ``matrix``, whose row 0 is the plan's row ``first_row``.
+def fill_rows(matrix: np.ndarray, plan: Plan, rows: range, workload: str, worker_id: int,
+              check_default: bool = True, first_row: int = 0,
+              on_block: Callable[[int], None] | None = None) -> np.ndarray | None:
+    """Fill the plan's ``rows`` in ``matrix``, whose row 0 is the plan's row ``first_row``.
 
-    ``on_block(index)`` is called before each block, so a watcher knows where a worker was.
-    A read-only workload returns its per-row results for the rows of ``blocks``, in order.
+    Any run of rows gives the values the whole plan has there, whether it covers whole blocks (a
+    worker's share) or one row (the book's tasks). ``on_block(index)`` is called before each
+    block, so a watcher knows where a worker was. A read-only workload returns its per-row
+    results for ``rows``, in order.
     """
     seeds = plan.seeds
     results = []
-    for index in blocks:
+    for index in plan.blocks_of(rows):
+        block = plan.block(index)
+        start, stop = max(block.start, rows.start), min(block.stop, rows.stop)
         if on_block is not None:
             on_block(index)
-        rows = plan.block(index)
-        view = matrix[rows.start - first_row:rows.stop - first_row]
-        results.append(fill_block(view, workload, seeds[index], worker_id, check_default))
+        view = matrix[start - first_row:stop - first_row]
+        results.append(fill_block(view, workload, seeds[index], worker_id, check_default,
+                                  skip=(start - block.start) * plan.cols))
     if workload not in READ_ONLY:
         return None
     return np.concatenate(results) if results else np.empty(0)

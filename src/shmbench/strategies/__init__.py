@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..plan import Plan
-from .base import ProcessStrategy, Strategy
+from .base import Strategy, Traits
 from .book import Book
 from .joblib_memmap import Joblib
 from .memmap import Memmap, MemmapDisk
@@ -40,4 +40,4 @@ def create(name: str, plan: Plan, workers: int = 1, workload: str = "random",
     return cls(plan, workers, workload, start_method)
 
 
-__all__ = ["REGISTRY", "ProcessStrategy", "Strategy", "create", "get", "strategies"]
+__all__ = ["REGISTRY", "Strategy", "Traits", "create", "get", "strategies"]

@@ -1,64 +1,111 @@
-"""The interface every strategy implements: allocate -> start -> prepare -> fill -> collect -> close.
+"""A strategy is a *storage* (how the matrix is allocated and how a worker reaches it) plus a
+*runtime* (how its workers run), described by a few frozen ``Traits``.
 
-A strategy only decides how workers reach the matrix and how results come back; the work
-itself is ``shmbench.work.fill_blocks`` for all of them.
+Its phases are methods: allocate -> start -> prepare -> touch -> fill -> collect -> close. The work
+itself is ``shmbench.work`` for all of them, reached through the runtime's seats.
 """
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
-from .. import preflight
-from ..pages import prefault
+from .._system import preflight
+from .._system.pages import prefault
 from ..plan import Plan, _positive_int
 from ..work import READ_ONLY, check_workload, prepare, seed_legacy
-from ..workers import Attachment, WorkerGroup, resolve_start_method
+from ._runtimes.base import DEFAULT_START_METHOD, START_METHODS, Attachment, Runtime
+from ._runtimes.seat import Command
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What a strategy is; the CLI, asv, the grid and the tests read these and derive nothing else."""
+
+    #: How its workers are launched: "none" (the parent alone), "threads", "multiprocessing",
+    #: "process pool", "loky", "ray" or "mpiexec".
+    launcher: str
+    #: The multiprocessing start methods it runs under; empty where the launcher starts workers its own way.
+    start_methods: tuple[str, ...] = ()
+    #: The parent's matrix is the very memory the workers write (no copy anywhere).
+    shares_memory: bool = True
+    #: Each worker is sure to get a share of the rows (the book's third check holds).
+    every_worker_gets_work: bool = True
+
+    @property
+    def parallel(self) -> bool:
+        """Has workers of its own (threads or processes)."""
+        return self.launcher != "none"
+
+    @property
+    def processes(self) -> bool:
+        """Its workers are processes."""
+        return self.launcher not in ("none", "threads")
+
+    def default_start_method(self) -> str | None:
+        if not self.start_methods:
+            return None
+        return DEFAULT_START_METHOD if DEFAULT_START_METHOD in self.start_methods else self.start_methods[0]
+
+
+@dataclass(frozen=True)
+class Given:
+    """Workers that can hold the parent's array itself: threads, or joblib, which sends a memmap by name."""
+
+    matrix: np.ndarray
+
+    def open(self, plan: Plan, rows: range):
+        return self.matrix, 0, lambda: None
+
+
+@dataclass(frozen=True)
+class Private:
+    """Each worker fills rows of its own (copies travel back in ``collect``)."""
+
+    def open(self, plan: Plan, rows: range):
+        return np.empty((len(rows), plan.cols)), rows.start, lambda: None
 
 
 class Strategy(ABC):
     """One way of sharing a matrix between workers, with its phases as methods.
 
-    Create once, then ``allocate()`` and ``start()``; ``prepare()``, ``fill()`` and ``collect()``
-    may be repeated for warm timings; ``close()`` releases everything and is safe to call twice.
+    Create once, then ``allocate()`` and ``start()``; ``prepare()``, ``fill()`` and ``collect()`` may
+    be repeated for warm timings; ``close()`` releases everything and is safe to call twice.
     """
 
     name: ClassVar[str]
     summary: ClassVar[str]
-    #: Has workers of its own (threads or processes); serial has none.
-    parallel: ClassVar[bool] = True
-    uses_processes: ClassVar[bool] = True
-    #: The parent's matrix is the very memory the workers write (no copy anywhere).
-    shares_memory: ClassVar[bool] = True
-    #: Whether each worker is sure to get a share of the blocks (the book's third check holds).
-    every_worker_gets_work: ClassVar[bool] = True
-    #: The only start method this strategy runs with, where it has one.
-    fixed_start_method: ClassVar[str | None] = None
+    traits: ClassVar[Traits]
+    runtime: ClassVar[type[Runtime]]
+    #: Workers write rows of their own, which the parent never prepared; results come back in ``collect``.
+    private_rows: ClassVar[bool] = False
 
     def __init__(self, plan: Plan, workers: int = 1, workload: str = "random",
                  start_method: str | None = None) -> None:
         self.plan = plan
-        self.workers = _positive_int("workers", workers)
+        self.workers = _positive_int("workers", workers) if self.traits.parallel else 1
         self.workload = check_workload(workload)
-        if self.fixed_start_method and start_method not in (None, self.fixed_start_method):
-            raise ValueError(f"{self.name} runs under {self.fixed_start_method} only, not {start_method!r}")
-        if not self.uses_processes:
-            self.start_method = None
-        elif self.fixed_start_method:  # may be a pool's own way of starting, like joblib's loky
-            self.start_method = self.fixed_start_method
-        else:
-            self.start_method = resolve_start_method(start_method)
+        self.start_method = self._start_method(start_method)
         self.matrix: np.ndarray | None = None
         #: Per-row results of a read-only workload (``rowsum``), gathered from the workers.
         self.row_sums: np.ndarray | None = None
         #: Minor page faults per worker role ("worker 0", ...) in the last touch/fill/collect.
         self.last_faults: dict[str, int] = {}
+        self._runtime: Runtime | None = None
 
-    def _note(self, faults: list[int]) -> None:
-        """Record the minor faults of worker 0, 1, ... in the phase that just ran."""
-        self.last_faults = {f"worker {slot}": count for slot, count in enumerate(faults)}
+    def _start_method(self, asked: str | None) -> str | None:
+        methods = self.traits.start_methods
+        if asked is None:
+            return self.traits.default_start_method()
+        if not methods:
+            raise ValueError(f"{self.name} runs under {self.traits.launcher} only, not {asked!r}")
+        if asked not in methods:
+            if asked in START_METHODS:
+                raise ValueError(f"{self.name} runs under {' or '.join(methods)} only, not {asked!r}")
+            raise ValueError(f"unknown start method {asked!r}; choose one of: {', '.join(methods)}")
+        return asked
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -67,7 +114,8 @@ class Strategy(ABC):
 
     def need(self) -> preflight.Need:
         """Bytes this run needs at once (RAM in all, and /dev/shm), for the preflight."""
-        return preflight.matrix_need(self.plan, self.workers, self.uses_processes, in_shm=self.shares_memory)
+        return preflight.matrix_need(self.plan, self.workers, self.traits.processes,
+                                     in_shm=self.traits.shares_memory)
 
     def check_fits(self, force: bool = False) -> None:
         """Raise ``PreflightError`` if this run cannot fit the machine; call before ``allocate``."""
@@ -76,15 +124,22 @@ class Strategy(ABC):
     @property
     def worker_ids(self) -> list[int]:
         """The ids the ``pid`` workload writes: one per worker."""
-        return [os.getpid()]
+        return list(self._runtime.ids) if self._runtime else []
 
     @abstractmethod
     def allocate(self) -> None:
         """Create the parent's matrix (``self.matrix``)."""
 
+    def attachment(self, slot: int) -> Attachment:
+        """What worker ``slot`` is given to reach the matrix."""
+        return Private() if self.private_rows else Given(self.matrix)
+
     def start(self) -> None:
         """Start the workers and let each reach the matrix."""
         seed_legacy(self.workload, self.plan.seed)
+        self._runtime = self.runtime(self.plan, self.plan.share_rows(self.workers),
+                                     [self.attachment(slot) for slot in range(self.workers)], self.start_method)
+        self._runtime.start()
 
     def prefault_pays(self) -> bool:
         """Whether prefaulting before the first fill saves time: only where the pages already
@@ -94,7 +149,10 @@ class Strategy(ABC):
 
     def touch(self) -> None:
         """Map the pages the fill will write before it starts (the ``touch`` phase)."""
-        prefault(self.matrix)
+        if self.traits.processes:
+            self._note(self._runtime.run(Command("touch")))
+        else:
+            prefault(self.matrix)
 
     def prepare(self) -> None:
         """Reset the matrix to what the workload expects (42.0 everywhere for ``pid``, the
@@ -103,35 +161,52 @@ class Strategy(ABC):
         if self.workload in READ_ONLY:
             self.row_sums = np.full(self.plan.rows, np.nan)
 
-    def take_sums(self, first_row: int, sums: np.ndarray | None) -> None:
-        """Place a worker's per-row results, which start at plan row ``first_row``."""
-        if sums is not None:
-            self.row_sums[first_row:first_row + len(sums)] = sums
+    def fill(self) -> None:
+        """Run the worker core on every row."""
+        private_input = self.private_rows and self.workload in READ_ONLY
+        self._note(self._runtime.run(Command("fill", self.workload, not self.private_rows), self._take,
+                                     self.matrix if private_input else None))
+
+    def collect(self) -> None:
+        """Bring results back into the parent's matrix, where they do not land there already."""
+        if self.private_rows and self.workload not in READ_ONLY:
+            self._note(self._runtime.run(Command("collect", self.workload), self._take))
+
+    def _take(self, slot: int, kind: str, where: int, part: np.ndarray) -> None:
+        if kind == "sums":
+            self.row_sums[where:where + len(part)] = part
+        else:
+            self.matrix[self.plan.block(where)] = part
+
+    def _note(self, faults: list[int]) -> None:
+        self.last_faults = {f"worker {slot}": count for slot, count in enumerate(faults)}
 
     @property
     def output(self) -> np.ndarray:
         """What the run produced: the matrix, or the row sums of a read-only workload."""
         return self.row_sums if self.workload in READ_ONLY else self.matrix
 
-    @abstractmethod
-    def fill(self) -> None:
-        """Run the worker core on every block."""
-
-    def collect(self) -> None:
-        """Bring results back into the parent's matrix, where they do not land there already."""
-
     def is_shared_view(self) -> bool:
         """True when ``self.matrix`` is the shared buffer itself, not a copy of it."""
-        return True
+        return self.traits.shares_memory
 
     @property
     def mapping_name(self) -> str | None:
         """A part of the path under which the shared matrix shows in ``/proc/PID/maps``."""
         return None
 
+    def release(self) -> None:
+        """Free the matrix's memory, once, after every worker has stopped."""
+
     def close(self) -> None:
         """Stop workers and release the matrix; idempotent."""
-        self.matrix = None
+        runtime, self._runtime = self._runtime, None
+        try:
+            if runtime is not None:
+                runtime.close()
+        finally:
+            self.release()
+            self.matrix = None
 
     def __enter__(self) -> Strategy:
         return self
@@ -140,47 +215,4 @@ class Strategy(ABC):
         self.close()
 
 
-class ProcessStrategy(Strategy):
-    """A strategy whose workers are processes in a ``WorkerGroup``, one share of blocks each."""
-
-    #: Whether a worker's rows hold the parent's prepared values (shared) or are its own.
-    check_default: ClassVar[bool] = True
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.group: WorkerGroup | None = None
-
-    @property
-    def worker_ids(self) -> list[int]:
-        return list(self.group.pids) if self.group else []
-
-    @abstractmethod
-    def attachment(self, slot: int) -> Attachment:
-        """What worker ``slot`` is given to reach the matrix."""
-
-    def start(self) -> None:
-        super().start()
-        shares = self.plan.shares(self.workers)
-        group = WorkerGroup(self.start_method, self.plan, shares,
-                            [self.attachment(slot) for slot in range(self.workers)])
-        self.group = group
-        group.start()
-
-    def touch(self) -> None:
-        self._note(self.group.touch())
-
-    def fill(self) -> None:
-        self._note(self.group.fill(self.workload, self.check_default, on_sums=self.take_sums))
-
-    def close(self) -> None:
-        try:
-            if self.group is not None:
-                self.group.close()
-        finally:
-            self.group = None
-            self.release()
-            super().close()
-
-    def release(self) -> None:
-        """Free the shared memory, once, after every worker has stopped."""
-
+__all__ = ["DEFAULT_START_METHOD", "START_METHODS", "Given", "Private", "Strategy", "Traits"]

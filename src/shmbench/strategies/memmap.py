@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import psutil
 
-from .. import preflight
+from .._system import preflight
+from .._system.files import create_file, filesystem, remove_file
 from ..plan import Plan
 from ..work import READ_ONLY
-from .base import ProcessStrategy
+from ._runtimes.base import START_METHODS
+from ._runtimes.group import ProcessGroup
+from .base import Strategy, Traits
 
 DISK_DIR_ENV = "SHMBENCH_DISK_DIR"
 _MEMORY_FILESYSTEMS = {"tmpfs", "ramfs"}
@@ -31,40 +33,10 @@ def disk_dir() -> str:
     return os.environ.get(DISK_DIR_ENV) or tempfile.gettempdir()
 
 
-def filesystem(path: str) -> str | None:
-    """The type of the filesystem that holds ``path`` (the deepest mount point above it)."""
-    path = os.path.realpath(path)
-    best = None
-    for part in psutil.disk_partitions(all=True):
-        if path == part.mountpoint or path.startswith(part.mountpoint.rstrip("/") + "/"):
-            if best is None or len(part.mountpoint) > len(best.mountpoint):
-                best = part
-    return best.fstype if best else None
-
-
-def create_file(directory: str, prefix: str, shape: tuple[int, int]) -> tuple[str, np.memmap]:
-    """A new float64 file of ``shape`` in ``directory``, mapped ``w+`` (sparse: pages come on first write)."""
-    fd, path = tempfile.mkstemp(prefix=prefix, suffix=".f64", dir=directory)
-    os.close(fd)
-    try:
-        return path, np.memmap(path, dtype=np.float64, mode="w+", shape=shape)
-    except BaseException:
-        os.unlink(path)
-        raise
-
-
-def remove_file(path: str | None) -> None:
-    if path is not None:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-
-
 class FileMatrix:
     """For strategies whose matrix is an ``np.memmap`` of the file at ``self.path``."""
 
-    path: str | None
+    path: str | None = None
     matrix: np.ndarray | None
 
     def is_shared_view(self) -> bool:
@@ -74,25 +46,35 @@ class FileMatrix:
     def mapping_name(self) -> str | None:
         return os.path.basename(self.path) if self.path else None
 
+    def prefault_pays(self) -> bool:
+        # The parent wrote the file's pages (42.0 or the input); workers only map them.
+        return self.workload == "pid" or self.workload in READ_ONLY
 
-@dataclass
+    def release(self) -> None:
+        self.matrix = None
+        path, self.path = self.path, None
+        remove_file(path)
+
+
+@dataclass(frozen=True)
 class _FileAttachment:
     path: str
 
-    def open(self, plan: Plan, share: range):
+    def open(self, plan: Plan, rows: range):
         # Unmapped when the last view of it goes (the worker drops its matrix before release).
         return np.memmap(self.path, dtype=np.float64, mode="r+", shape=plan.shape), 0, lambda: None
 
 
-class Memmap(FileMatrix, ProcessStrategy):
+class Memmap(FileMatrix, Strategy):
     name = "memmap"
     summary = "np.memmap of a file in /dev/shm, created w+ by the parent and opened r+ by each worker"
+    traits = Traits(launcher="multiprocessing", start_methods=START_METHODS)
+    runtime = ProcessGroup
     on_disk: ClassVar[bool] = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.directory = disk_dir() if self.on_disk else preflight.SHM_DIR
-        self.path: str | None = None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -118,10 +100,6 @@ class Memmap(FileMatrix, ProcessStrategy):
     def allocate(self) -> None:
         self.path, self.matrix = create_file(self.directory, f"shmbench-{self.name}-", self.plan.shape)
 
-    def prefault_pays(self) -> bool:
-        # The parent wrote the file's pages (42.0 or the input); workers only map them.
-        return self.workload == "pid" or self.workload in READ_ONLY
-
     def start(self) -> None:
         super().start()
         # Every worker has mapped the file: unlink its name now, so that even a killed parent
@@ -133,11 +111,6 @@ class Memmap(FileMatrix, ProcessStrategy):
 
     def collect(self) -> None:
         self.matrix.flush()
-
-    def release(self) -> None:
-        self.matrix = None
-        path, self.path = self.path, None
-        remove_file(path)
 
 
 class MemmapDisk(Memmap):

@@ -1,8 +1,7 @@
 """The book's recipe: ``multiprocessing.Array(c_double, N, lock=False)`` seen through ``np.frombuffer``.
 
-With fork the array reaches workers as an inherited module global, as in the book. spawn and
-forkserver children start from a fresh interpreter, so the array is handed to them when the
-process is created (multiprocessing passes its file descriptor), which is what still works on
+The array goes to each worker with the process itself: inherited under fork, as in the book; under
+spawn and forkserver multiprocessing passes its file descriptor, which is what still works on
 Python 3.14, whose Linux default is forkserver.
 """
 from __future__ import annotations
@@ -14,12 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import preflight
+from .._system import preflight
 from ..plan import Plan
-from .base import ProcessStrategy
-
-# Set by the parent just before forking; fork children find the array here.
-_INHERITED: Any = None
+from ._runtimes.base import START_METHODS
+from ._runtimes.group import ProcessGroup
+from .base import Strategy, Traits
 
 
 def as_matrix(raw: Any, shape: tuple[int, int]) -> np.ndarray:
@@ -27,29 +25,25 @@ def as_matrix(raw: Any, shape: tuple[int, int]) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.float64).reshape(shape)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _ArrayAttachment:
-    raw: Any  # None under fork: the worker reads the inherited global instead
+    raw: Any
 
-    def open(self, plan: Plan, share: range):
-        raw = _INHERITED if self.raw is None else self.raw
-        return as_matrix(raw, plan.shape), 0, lambda: None
+    def open(self, plan: Plan, rows: range):
+        return as_matrix(self.raw, plan.shape), 0, lambda: None
 
 
-class MpArray(ProcessStrategy):
+class MpArray(Strategy):
     name = "mp_array"
     summary = "multiprocessing.Array(lock=False) + np.frombuffer, as in High Performance Python"
+    traits = Traits(launcher="multiprocessing", start_methods=START_METHODS)
+    runtime = ProcessGroup
 
     def allocate(self) -> None:
-        global _INHERITED
-        ctx = mp.get_context(self.start_method)
         # lock=False gives a RawArray; it zero-fills every page here, in the parent.
-        self._raw = ctx.Array(ctypes.c_double, self.plan.rows * self.plan.cols, lock=False)
+        self._raw = mp.get_context(self.start_method).Array(ctypes.c_double, self.plan.rows * self.plan.cols,
+                                                            lock=False)
         self.matrix = as_matrix(self._raw, self.plan.shape)
-        if self.start_method == "fork":
-            _INHERITED = self._raw
-        if not self.is_shared_view():
-            raise RuntimeError("np.frombuffer copied the multiprocessing.Array")
 
     def need(self) -> preflight.Need:
         # multiprocessing.heap puts the array in /dev/shm when it has room and falls back to a
@@ -60,7 +54,7 @@ class MpArray(ProcessStrategy):
         return True  # the parent zero-filled every page at allocation
 
     def attachment(self, slot: int) -> _ArrayAttachment:
-        return _ArrayAttachment(None if self.start_method == "fork" else self._raw)
+        return _ArrayAttachment(self._raw)
 
     def is_shared_view(self) -> bool:
         return np.shares_memory(self.matrix, np.frombuffer(self._raw, dtype=np.uint8))
@@ -71,7 +65,4 @@ class MpArray(ProcessStrategy):
         return "/pym-"
 
     def release(self) -> None:
-        global _INHERITED
-        if _INHERITED is getattr(self, "_raw", None):
-            _INHERITED = None
         self._raw = None

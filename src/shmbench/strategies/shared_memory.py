@@ -15,7 +15,9 @@ import numpy as np
 
 from ..plan import Plan
 from ..work import READ_ONLY
-from .base import ProcessStrategy
+from ._runtimes.base import START_METHODS
+from ._runtimes.group import ProcessGroup
+from .base import Strategy, Traits
 
 
 def _attach(name: str) -> shared_memory.SharedMemory:
@@ -28,7 +30,7 @@ def _attach(name: str) -> shared_memory.SharedMemory:
 class _SegmentAttachment:
     name: str
 
-    def open(self, plan: Plan, share: range):
+    def open(self, plan: Plan, rows: range):
         segment = _attach(self.name)
         matrix = np.ndarray(plan.shape, dtype=np.float64, buffer=segment.buf)
 
@@ -40,9 +42,11 @@ class _SegmentAttachment:
         return matrix, 0, release
 
 
-class SharedMemoryStrategy(ProcessStrategy):
+class SharedMemoryStrategy(Strategy):
     name = "shared_memory"
     summary = "multiprocessing.shared_memory.SharedMemory in /dev/shm, attached by name"
+    traits = Traits(launcher="multiprocessing", start_methods=START_METHODS)
+    runtime = ProcessGroup
 
     def allocate(self) -> None:
         # Pages come lazily: creating even a large segment takes microseconds.

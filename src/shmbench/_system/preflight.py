@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from .plan import Plan
+from ..plan import Plan
 
 SHM_DIR = "/dev/shm"
 # Interpreter, numpy and pipe buffers of each process, beyond the matrix it touches.

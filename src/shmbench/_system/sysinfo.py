@@ -13,7 +13,7 @@ import numpy as np
 import psutil
 from threadpoolctl import threadpool_info
 
-from .workers import DEFAULT_START_METHOD
+from ..strategies._runtimes.base import DEFAULT_START_METHOD
 
 _THP_SHMEM = "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .sizes import describe
+from ..sizes import describe
 
 #: Bumped whenever a field changes meaning or goes away; new fields may appear at any time.
 SCHEMA_VERSION = 1

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from . import report
-from .sizes import describe
+from . import output as report
+from ..sizes import describe
 
 _CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }

@@ -1,0 +1,250 @@
+"""What every way of running workers shares, written once: the protocol, the errors and the death
+report, the parent watch, and the reaper.
+
+A runtime knows *how* its workers run (our process group, a process pool, loky, Ray actors, MPI
+ranks, threads); this module knows what to do when one dies, when the parent dies, and how to
+make sure none is left.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import psutil
+from threadpoolctl import threadpool_limits
+
+from ...plan import Plan
+from .seat import Command
+
+START_METHODS = ("fork", "spawn", "forkserver")
+# Explicit, so results do not change with the interpreter (Python 3.14 made forkserver the
+# Linux default). fork is the book's way and the cheapest start.
+DEFAULT_START_METHOD = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+#: Each worker's BLAS/OpenMP pool is capped at this, so W workers never run W x cores threads.
+WORKER_BLAS_THREADS = 1
+#: How long a stopping worker gets at each step (asked, SIGTERM, SIGKILL).
+GRACE_SECONDS = 5.0
+_POLL_SECONDS = 0.5
+
+#: ``on_part(slot, kind, where, array)``: a worker's block ("block", block index) or sums ("sums", first row).
+OnPart = Callable[[int, str, int, np.ndarray], None]
+
+
+class WorkerError(RuntimeError):
+    """A worker raised; the message carries the worker's traceback."""
+
+
+class WorkerDiedError(RuntimeError):
+    """A worker process ended without answering (killed, or crashed in C code)."""
+
+
+def died(slot: int | None, pid: int | None, during: str, where: str = "", how: str = "") -> WorkerDiedError:
+    """The one death report: which worker (slot and pid), in which command, where it was, how it ended."""
+    who = "a worker" if slot is None else f"worker {slot} (pid {pid})"
+    return WorkerDiedError(f"{who} died during {during}{how}{where}")
+
+
+def failed(during: str, detail: str) -> WorkerError:
+    return WorkerError(f"a worker failed during {during}:\n{detail}")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def first_dead(pids: Sequence[int]) -> int | None:
+    """The slot of the first worker among ``pids`` that no longer runs."""
+    return next((slot for slot, pid in enumerate(pids) if not process_alive(pid)), None)
+
+
+def new_children(before: set[int], marker: str = "") -> list[int]:
+    """Our child processes started since ``before`` was taken, whose command line holds ``marker``."""
+    found = []
+    for child in psutil.Process().children():
+        try:
+            if child.pid not in before and marker in " ".join(child.cmdline()):
+                found.append(child.pid)
+        except psutil.Error:
+            pass
+    return sorted(found)
+
+
+def children_now() -> set[int]:
+    return {child.pid for child in psutil.Process().children()}
+
+
+# ---- the worker's side -------------------------------------------------------------------------
+
+def become_worker(parent_pid: int | None = None, on_parent_death: Callable[[], None] | None = None) -> None:
+    """What every worker process sets first, whatever runs it."""
+    # The parent owns interrupts: it stops the workers itself and releases what they share.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited with fork
+    threadpool_limits(WORKER_BLAS_THREADS)
+    if parent_pid is not None:
+        watch_parent(parent_pid, on_parent_death)
+
+
+def watch_parent(pid: int, on_death: Callable[[], None] | None = None) -> None:
+    """Exit this process as soon as process ``pid`` (the benchmark's parent) ends.
+
+    A worker waiting on a queue, a collective or a pipe that other processes hold open would
+    otherwise outlive a killed parent and keep the matrix mapped. ``on_death`` runs first.
+    """
+    def watch() -> None:
+        try:
+            handle = os.pidfd_open(pid)  # Linux >= 5.3: readable once the process has exited
+        except ProcessLookupError:
+            handle = None
+        except (AttributeError, OSError):  # no pidfd here: poll
+            while psutil.pid_exists(pid) and process_alive(pid):
+                time.sleep(_POLL_SECONDS)
+            handle = None
+        if handle is not None:
+            select.select([handle], [], [])
+        try:
+            if on_death is not None:
+                on_death()
+        finally:
+            os._exit(1)
+
+    threading.Thread(target=watch, name="shmbench-parent-watch", daemon=True).start()
+
+
+# ---- stopping: asked, SIGTERM, SIGKILL, reaped -----------------------------------------------
+
+class _Waitable(Protocol):
+    pid: int
+
+    def gone(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds; True once the process has exited (and is reaped, if ours)."""
+
+
+class _Child:
+    """A ``multiprocessing`` process of ours: joined, so multiprocessing reaps it and knows it."""
+
+    def __init__(self, proc: Any) -> None:
+        self.proc, self.pid = proc, proc.pid
+
+    def gone(self, timeout: float) -> bool:
+        self.proc.join(timeout)
+        return self.proc.exitcode is not None
+
+
+class _Popen:
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc, self.pid = proc, proc.pid
+
+    def gone(self, timeout: float) -> bool:
+        try:
+            self.proc.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+
+class _Foreign:
+    """A process another program started (a pool's worker, a Ray actor, an MPI rank)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def gone(self, timeout: float) -> bool:
+        try:
+            psutil.Process(self.pid).wait(timeout)
+        except psutil.NoSuchProcess:
+            return True
+        except psutil.TimeoutExpired:
+            return not process_alive(self.pid)
+        return True
+
+
+def end(processes: Iterable[Any], ask: Callable[[], None] | None = None, grace: float = GRACE_SECONDS) -> None:
+    """Stop ``processes`` for good: ``ask`` them (a stop command, a pool's shutdown), then SIGTERM,
+    then SIGKILL whatever still runs, waiting up to ``grace`` seconds after each step.
+
+    ``processes`` are pids (processes of other programs), ``multiprocessing`` processes or
+    ``subprocess.Popen`` objects (both reaped here).
+    """
+    waitables: list[_Waitable] = [
+        _Popen(p) if isinstance(p, subprocess.Popen) else _Foreign(p) if isinstance(p, int) else _Child(p)
+        for p in processes]
+    steps: list[int | None] = [signal.SIGTERM, signal.SIGKILL]
+    if ask is not None:
+        try:
+            ask()
+            steps.insert(0, None)  # asked: give them the grace to stop on their own
+        except Exception:  # a broken pipe or a pool already down: the signals still work
+            pass
+    for signum in steps:
+        if signum is not None:
+            for w in waitables:
+                try:
+                    os.kill(w.pid, signum)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        deadline = time.monotonic() + grace
+        waitables = [w for w in waitables if not w.gone(max(0.0, deadline - time.monotonic()))]
+        if not waitables:
+            return
+
+
+# ---- the protocol -----------------------------------------------------------------------------
+
+class Attachment(Protocol):
+    """How a worker reaches the matrix; pickled into the worker (or inherited with fork)."""
+
+    def open(self, plan: Plan, rows: range) -> tuple[np.ndarray, int, Callable[[], None]]:
+        """Return (matrix view, plan row of its row 0, function that releases it)."""
+
+
+class Runtime(ABC):
+    """A way of running ``len(shares)`` workers, worker ``i`` owning the plan rows ``shares[i]``.
+
+    ``start`` returns the worker ids; ``run`` carries one command to every worker and returns each
+    one's minor page faults, or raises the one ``WorkerDiedError``/``WorkerError``; ``close`` stops
+    and reaps every worker, once, whatever state they are in.
+    """
+
+    #: How the workers are launched, as ``shmbench list`` and the results name it.
+    launcher: ClassVar[str]
+
+    def __init__(self, plan: Plan, shares: Sequence[range], attachments: Sequence[Attachment],
+                 start_method: str | None = None) -> None:
+        self.plan = plan
+        self.shares = list(shares)
+        self.attachments = list(attachments)
+        self.start_method = start_method
+        self.ids: list[int] = []
+
+    @abstractmethod
+    def start(self) -> list[int]:
+        """Start every worker and wait until each has reached the matrix; return their ids."""
+
+    @abstractmethod
+    def run(self, command: Command, on_part: OnPart | None = None,
+            source: np.ndarray | None = None) -> list[int]:
+        """Run ``command`` on every worker. ``source`` is the parent's input matrix, for workers
+        that cannot see it (a read-only workload on private storage)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop and reap every worker; idempotent."""
+
+    def where(self, slot: int) -> str:
+        """A share in words, for reports of runtimes that cannot tell the block a worker was on."""
+        rows = self.shares[slot]
+        return f" in its share (rows {rows.start}-{rows.stop - 1})" if rows else ""

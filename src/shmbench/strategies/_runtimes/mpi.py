@@ -1,0 +1,133 @@
+"""MPI ranks launched by ``mpiexec -n W``, driven from the parent over a Unix socket to rank 0.
+
+Rank 0 passes each command to every rank with ``bcast`` and collects the answers with ``gather``
+(``shmbench.strategies.mpi_rank``). mpiexec runs in a session of its own; a dead rank is named
+from mpiexec's own report. The parent is not a rank: what it reads comes through the exchange
+file its attachment names.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from multiprocessing.connection import Connection, wait
+
+import numpy as np
+import psutil
+
+from ..._system.memory import segment_maps
+from ..._system.files import remove_file
+from ..._system.preflight import SHM_DIR
+from .base import OnPart, Runtime, died, end, failed
+from .seat import Command
+
+_START_SECONDS = 120.0
+_POLL_SECONDS = 0.2
+
+
+def mpiexec() -> str | None:
+    """The mpiexec beside this interpreter (the ``mpich`` wheel's), else the first on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return beside if os.access(beside, os.X_OK) else shutil.which("mpiexec")
+
+
+class MpiRanks(Runtime):
+    launcher = "mpiexec"
+
+    def start(self) -> list[int]:
+        self._log = tempfile.TemporaryFile("w+")
+        folder = tempfile.mkdtemp(prefix="shmbench-mpi-")  # private (0700): only we reach the socket
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            server.bind(os.path.join(folder, "control"))
+            server.listen(1)
+            server.settimeout(_START_SECONDS)
+            self._proc = subprocess.Popen(
+                [mpiexec(), "-n", str(len(self.shares)), sys.executable, "-m", "shmbench.strategies.mpi_rank",
+                 str(os.getpid()), server.getsockname(), self.attachments[0].path,
+                 json.dumps(dataclasses.asdict(self.plan))],
+                stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            while True:
+                if wait([server], _POLL_SECONDS):
+                    self._conn = Connection(server.accept()[0].detach())
+                    break
+                if self._proc.poll() is not None:
+                    raise self._died("start")
+        finally:
+            server.close()
+            shutil.rmtree(folder, ignore_errors=True)
+        self._busy = True
+        self.ids = self._answer("start")[0]
+        # MPICH unlinks its /dev/shm segments at MPI_Finalize, which a killed rank never reaches:
+        # note the ones our ranks map, to remove what is left of them at close.
+        self._segments = {m["path"] for pid in self.ids for m in segment_maps(pid, f"{SHM_DIR}/mpich_shm_")}
+        return self.ids
+
+    def run(self, command: Command, on_part: OnPart | None = None, source: np.ndarray | None = None) -> list[int]:
+        self._busy = True
+        try:
+            self._conn.send(command)
+        except OSError:
+            raise self._died(command.name) from None
+        faults, parts = self._answer(command.name)
+        for slot, answer in enumerate(parts):
+            for part in answer:
+                if on_part is not None:
+                    on_part(slot, *part)
+        return faults
+
+    def _answer(self, what: str) -> tuple:
+        while not wait([self._conn], _POLL_SECONDS):
+            if self._proc.poll() is not None:
+                raise self._died(what)
+        try:
+            reply = self._conn.recv()
+        except (EOFError, OSError):
+            raise self._died(what) from None
+        if reply[0] == "error":
+            raise failed(what, reply[1])
+        self._busy = False
+        return reply[1:]
+
+    def _died(self, what: str) -> Exception:
+        try:
+            self._proc.wait(5.0)  # mpiexec ends the whole job when a rank dies
+        except subprocess.TimeoutExpired:
+            pass
+        self._log.seek(0)
+        log = self._log.read()
+        if not self.ids:
+            lines = [line for line in log.splitlines() if line.strip()][-6:]
+            return died(None, None, what, how=f" (mpiexec exit code {self._proc.returncode})" +
+                        "".join(f"\n{line}" for line in lines))
+        # mpiexec (hydra) names the rank that died first; the others it killed itself.
+        named = [int(pid) for pid in re.findall(r"PID (\d+) RUNNING AT", log)]
+        pid = next((pid for pid in named if pid in self.ids), None)
+        how = re.search(r"EXIT STRING: (.*)", log)
+        slot = None if pid is None else self.ids.index(pid)
+        return died(slot, pid, what, how=f" ({how.group(1).strip()})" if how else "")
+
+    def close(self) -> None:
+        proc, conn, self._proc, self._conn = getattr(self, "_proc", None), getattr(self, "_conn", None), None, None
+        try:
+            if proc is not None:
+                try:  # mpiexec's proxies and the ranks it started, before they go
+                    job = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+                except psutil.NoSuchProcess:
+                    job = []
+                end([proc, *job], None if getattr(self, "_busy", True) or conn is None else lambda: conn.send(None))
+        finally:
+            if conn is not None:
+                conn.close()
+            log, self._log = getattr(self, "_log", None), None
+            if log is not None:
+                log.close()
+            for path in getattr(self, "_segments", ()):
+                remove_file(path)
+            self._segments = set()
