@@ -1,11 +1,12 @@
 """Filling the matrix: warm steady state and what a one-shot script pays, serial beside parallel.
 
 ``serial`` is a value of the ``strategy`` parameter, so each graph shows the parallel
-strategies next to their serial baseline.
+strategies next to their serial baseline. The phases are driven by ``shmbench.Driver``, as in
+``shmbench run``; the timed bodies hold the phases and nothing else.
 """
 from __future__ import annotations
 
-from shmbench.runner import check
+from shmbench.runner import Driver, check
 
 from .common import METHODS, SIZES, STRATEGIES, WORKERS, WORKLOADS, HeavyBenchmark, runnable
 
@@ -22,32 +23,28 @@ class Fill(HeavyBenchmark):
     param_names = ["strategy", "size", "workers", "workload"]
 
     def setup(self, strategy, size, workers, workload):
-        self.strategy = None  # asv calls teardown even after setup skipped the cell
-        self.strategy = runnable(strategy, size, workers, workload)
+        self.driver = None  # asv calls teardown even after setup skipped the cell
+        driver = Driver(runnable(strategy, size, workers, workload))
         try:
-            s = self.strategy
-            s.allocate()
-            s.start()
-            s.prepare()
-            s.fill()
-            s.collect()
-            s.prepare()
+            driver.open()
+            driver.first_pass(verify=False)
+            driver.strategy.prepare()
         except BaseException:
-            self.strategy.close()
+            driver.close()
             raise
+        self.driver = driver
 
     def time_fill(self, strategy, size, workers, workload):
-        self.strategy.fill()
-        self.strategy.collect()
+        self.driver.fill_and_collect()
 
     def teardown(self, strategy, size, workers, workload):
-        if self.strategy is None:
+        if self.driver is None:
             return
         try:
-            problems = check(self.strategy)
+            problems = check(self.driver.strategy)
         finally:
-            self.strategy.close()
-            self.strategy = None
+            self.driver.close()
+            self.driver = None
         if problems:
             raise AssertionError(f"{strategy} did not verify: {'; '.join(problems)}")
 
@@ -55,21 +52,15 @@ class Fill(HeavyBenchmark):
 class Cold(HeavyBenchmark):
     """``time_cold``: allocate, start workers, (prefault,) fill, collect and close: a one-shot script.
 
-    Not verified inside the timing; the same cells run verified in ``bench_phases.Phases``.
+    Not verified inside the timing; the same cells run verified in ``bench_phases.Phases``. The
+    strategy object (registry lookup, memory preflight) is made in ``setup``, outside the timing.
     """
 
     params = [STRATEGIES, SIZES, WORKERS, METHODS]
     param_names = ["strategy", "size", "workers", "start_method"]
 
     def setup(self, strategy, size, workers, start_method):
-        runnable(strategy, size, workers, "random", start_method)  # skips only; allocates nothing
+        self.driver = Driver(runnable(strategy, size, workers, "random", start_method))
 
     def time_cold(self, strategy, size, workers, start_method):
-        with runnable(strategy, size, workers, "random", start_method) as s:
-            s.allocate()
-            s.start()
-            s.prepare()
-            if getattr(s, "prefault_pays", lambda: False)():  # as shmbench.run does by default
-                s.touch()
-            s.fill()
-            s.collect()
+        self.driver.one_shot()

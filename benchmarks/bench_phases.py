@@ -33,13 +33,16 @@ class Phases:
             except NotImplementedError as skip:
                 cells[_key(*key)] = str(skip)
                 continue
-            result = run(strategy, cell.plan.rows, cell.plan.cols, workers=workers, start_method=cell.start_method,
-                         repeat=_WARM_REPEATS)
-            if not result.verified:
-                raise AssertionError(f"{key} did not verify: {'; '.join(result.problems)}")
-            cells[_key(*key)] = result
+            try:  # a failing cell fails only itself: its benchmarks raise in setup, the others run
+                result = run(strategy, cell.plan.rows, cell.plan.cols, workers=workers,
+                             start_method=cell.start_method, repeat=_WARM_REPEATS)
+            except Exception as error:
+                cells[_key(*key)] = RuntimeError(f"{key} failed: {error}")
+                continue
+            cells[_key(*key)] = (result if result.verified else
+                                 RuntimeError(f"{key} did not verify: {'; '.join(result.problems)}"))
         serial = {size: cells.get(_key("serial", size, 1, METHODS[0])) for size in SIZES}
-        return {"cells": cells, "serial": {s: r for s, r in serial.items() if not isinstance(r, str)}}
+        return {"cells": cells, "serial": {s: r for s, r in serial.items() if not isinstance(r, (str, Exception))}}
 
     setup_cache.timeout = 3600
 
@@ -47,6 +50,8 @@ class Phases:
         cell = cache["cells"][_key(strategy, size, workers, start_method)]
         if isinstance(cell, str):
             raise NotImplementedError(cell)
+        if isinstance(cell, Exception):
+            raise cell
         self.result = cell
         self.serial = cache["serial"].get(size)
 

@@ -40,6 +40,16 @@ METHODS = [m for m in START_METHODS]
 WORKLOADS = ["random", "pid", "rowsum"]
 
 
+def traits(cls) -> tuple[bool, tuple[str, ...]]:
+    """(has workers, the start methods it accepts) of a strategy class: read from its ``traits``,
+    or, for commits older than traits, from the flags they had. The one place that knows both."""
+    if hasattr(cls, "traits"):
+        return cls.traits.parallel, tuple(cls.traits.start_methods)
+    fixed = getattr(cls, "fixed_start_method", None)
+    methods = () if not getattr(cls, "uses_processes", True) else (fixed,) if fixed else tuple(START_METHODS)
+    return getattr(cls, "parallel", cls.name != "serial"), tuple(m for m in methods if m in START_METHODS)
+
+
 def runnable(strategy: str, size: str, workers: int, workload: str = "random",
              start_method: str | None = None):
     """A strategy object for this cell, or ``NotImplementedError`` (asv's skip) saying why not."""
@@ -50,18 +60,16 @@ def runnable(strategy: str, size: str, workers: int, workload: str = "random",
     reason = cls.unavailable_reason()
     if reason:
         raise NotImplementedError(f"{strategy} is unavailable: {reason}")
-    # asv runs this suite against older commits too: read attributes added later with defaults.
-    parallel = getattr(cls, "parallel", strategy != "serial")
-    fixed = getattr(cls, "fixed_start_method", None)
+    parallel, methods = traits(cls)
     if not parallel and (workers != 1 or start_method not in (None, DEFAULT_START_METHOD)):
         raise NotImplementedError(f"{strategy} has no workers to count or start: it runs once per size")
-    if not cls.uses_processes and start_method not in (None, DEFAULT_START_METHOD):
-        raise NotImplementedError(f"{strategy} starts no processes: it runs once per worker count")
-    if fixed:
-        # A pool with its own way of starting (joblib's loky, Ray, mpiexec) sits in the default cell.
-        home = fixed if fixed in START_METHODS else DEFAULT_START_METHOD
-        if start_method not in (None, home):
-            raise NotImplementedError(f"{strategy} runs under {fixed} only (in the start_method={home} cells)")
+    if start_method is not None and methods and start_method not in methods:
+        raise NotImplementedError(f"{strategy} runs under {', '.join(methods)} only")
+    if start_method is not None and not methods:
+        # Threads, and pools that start workers their own way (loky, Ray, mpiexec), sit in the default cell.
+        if start_method != DEFAULT_START_METHOD:
+            raise NotImplementedError(f"{strategy} has no start method: it runs in the "
+                                      f"start_method={DEFAULT_START_METHOD} cells")
         start_method = None
     rows, cols = parse_size(size)
     instance = create(strategy, Plan(rows, cols), workers, workload, start_method)

@@ -1,23 +1,21 @@
-"""The strategies and start methods the tests run over, derived from the registry."""
+"""The strategies and start methods the tests run over, read from each strategy's traits."""
 from __future__ import annotations
 
 import shmbench
 from shmbench.strategies import REGISTRY
 
 METHODS = list(shmbench.START_METHODS)
-PROCESS_STRATEGIES = [name for name, cls in REGISTRY.items() if cls.uses_processes]
+PROCESS_STRATEGIES = [name for name, cls in REGISTRY.items() if cls.traits.processes]
 #: Every strategy with workers of its own (threads or processes).
-PARALLEL = [name for name, cls in REGISTRY.items() if cls.parallel]
-#: Strategies on shmbench's own worker group (book runs the book's multiprocessing.Pool).
-GROUP_STRATEGIES = [name for name in PROCESS_STRATEGIES if REGISTRY[name].fixed_start_method is None]
-SHARED_GROUP = [name for name in GROUP_STRATEGIES if REGISTRY[name].shares_memory]
+PARALLEL = [name for name, cls in REGISTRY.items() if cls.traits.parallel]
+#: Strategies on shmbench's own process group, with its death report down to the block.
+GROUP_STRATEGIES = [name for name, cls in REGISTRY.items() if cls.traits.launcher == "multiprocessing"]
+SHARED_GROUP = [name for name in GROUP_STRATEGIES if REGISTRY[name].traits.shares_memory]
 
 
 def methods_for(name: str) -> list[str | None]:
-    cls = REGISTRY[name]
-    if not cls.uses_processes:
-        return [None]
-    return [cls.fixed_start_method] if cls.fixed_start_method else METHODS
+    """The start methods a strategy runs under; [None] where its launcher has its own way."""
+    return list(REGISTRY[name].traits.start_methods) or [None]
 
 
 def runs() -> list[tuple[str, str | None]]:

@@ -21,24 +21,34 @@ from shmbench import Plan, PreflightError, WorkerDiedError, WorkerError, create
 from cases import GROUP_STRATEGIES, METHODS, PROCESS_STRATEGIES, SHARED_GROUP
 
 
+def _kill_on_a_block(s, slot: int, victim: int, seen: dict) -> None:
+    """Wait until worker ``slot`` is on a block of its fill, stop it there, note the block, kill it."""
+    while s._runtime.progress(slot) is None:  # the group's own record of where each worker is
+        time.sleep(0.0005)
+    os.kill(victim, signal.SIGSTOP)
+    seen["block"] = s._runtime.progress(slot)  # stopped: it stays on this block
+    os.kill(victim, signal.SIGKILL)
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("strategy", GROUP_STRATEGIES)
 def test_worker_killed_mid_fill_fails_fast_naming_worker_and_block(strategy, method):
-    with create(strategy, Plan(64, 512, block_rows=4), workers=2, workload="pid", start_method=method) as s:
+    # 256 MiB of fresh pages, 128 blocks: the first fill of a worker's share takes a good while.
+    with create(strategy, Plan(1024, 32768, block_rows=8), workers=2, workload="random", start_method=method) as s:
         s.allocate()
         s.start()
         s.prepare()
-        victim = s.worker_ids[1]
-        # Stopped, the worker cannot finish its share: the fill is surely under way when it dies.
-        os.kill(victim, signal.SIGSTOP)
-        threading.Timer(0.3, os.kill, (victim, signal.SIGKILL)).start()
+        victim, seen = s.worker_ids[1], {}
+        killer = threading.Thread(target=_kill_on_a_block, args=(s, 1, victim, seen))
+        killer.start()
         began = time.monotonic()
         with pytest.raises(WorkerDiedError) as info:
             s.fill()
         assert time.monotonic() - began < 5
+        killer.join()
     message = str(info.value)
-    assert f"worker 1 (pid {victim})" in message and "during fill" in message
-    assert "block" in message and "of its blocks 8-15" in message
+    assert f"worker 1 (pid {victim}) died during fill" in message
+    assert f"on block {seen['block']} of its blocks 64-127" in message
 
 
 def _kill_idle_worker_then_fill(strategy: str) -> None:
@@ -49,8 +59,9 @@ def _kill_idle_worker_then_fill(strategy: str) -> None:
         os.kill(victim, signal.SIGKILL)
         while _left_behind([victim]):  # dead; reaping it is multiprocessing's job, not ours
             time.sleep(0.01)
-        with pytest.raises(WorkerDiedError, match="worker 0"):
+        with pytest.raises(WorkerDiedError, match="worker 0") as info:
             s.fill()
+        assert "on block" not in str(info.value)  # it never reached one
 
 
 @pytest.mark.parametrize("strategy", [s for s in PROCESS_STRATEGIES if s != "joblib"])
@@ -112,9 +123,9 @@ def _cli(*args: str) -> subprocess.Popen:
 def _is_worker(process: psutil.Process, parent: psutil.Process, strategy: str | None) -> bool:
     cmdline = " ".join(process.cmdline())
     if strategy == "ray":  # actors are children of Ray's raylet, titled by their class
-        return cmdline.startswith("ray::_Worker")
+        return cmdline.startswith("ray::_Actor")
     if strategy == "mpi":  # ranks are children of mpiexec's proxy
-        return "shmbench.mpi_rank" in cmdline
+        return "shmbench.strategies.mpi_rank" in cmdline
     return process.ppid() == parent.pid and "resource_tracker" not in cmdline
 
 
@@ -154,6 +165,19 @@ def cli():
             proc.communicate()
 
 
+def _wait_until_filling(workers: list[psutil.Process], cpu_seconds: float = 0.2, timeout: float = 60) -> None:
+    """Wait until the workers have spent ``cpu_seconds`` between them: the run is in its passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if sum(sum(w.cpu_times()[:2]) for w in workers) >= cpu_seconds:
+                return
+        except psutil.Error:
+            return  # one has already gone: whatever the test does next must cope with that
+        time.sleep(0.02)
+    raise AssertionError("the workers never got busy")
+
+
 def _left_behind(pids: list[int]) -> list[int]:
     """The processes among ``pids`` still running (neither gone nor a zombie)."""
     alive = []
@@ -170,7 +194,7 @@ def _left_behind(pids: list[int]) -> list[int]:
 def test_cli_worker_killed_during_a_run_exits_nonzero_quickly(strategy, cli):
     proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
     workers = _workers_of(proc, 2, strategy=strategy)
-    time.sleep(0.5)
+    _wait_until_filling(workers)
     began = time.monotonic()
     workers[0].kill()
     out, err = proc.communicate(timeout=30)
@@ -185,7 +209,7 @@ def test_cli_worker_killed_during_a_run_exits_nonzero_quickly(strategy, cli):
 def test_cli_interrupted_stops_workers_and_releases_memory(strategy, signum, code, cli):
     proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
     workers = _workers_of(proc, 2, strategy=strategy)
-    time.sleep(0.5)
+    _wait_until_filling(workers)
     began = time.monotonic()
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
@@ -276,7 +300,7 @@ def test_asv_sizes_from_the_environment_are_checked():
 def test_parent_killed_workers_exit_and_the_tracker_frees_the_segment(strategy, cli):
     proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
     workers = _workers_of(proc, 2, strategy=strategy)
-    time.sleep(0.5)
+    _wait_until_filling(workers)
     proc.kill()
     proc.communicate(timeout=30)
     _, alive = psutil.wait_procs(workers, timeout=10)
@@ -290,17 +314,24 @@ def test_parent_killed_workers_exit_and_the_tracker_frees_the_segment(strategy, 
 def test_book_pool_worker_killed_mid_fill_fails_instead_of_hanging():
     # multiprocessing.Pool.map alone would wait forever for the killed worker's rows.
     # Large enough that the other worker cannot finish every row before the kill.
-    with create("book", Plan(4096, 8192), workers=2) as s:
+    with create("book", Plan(8192, 8192), workers=2) as s:
         s.allocate()
         s.start()
         s.prepare()
-        victim = s.worker_ids[0]
-        os.kill(victim, signal.SIGSTOP)
-        threading.Timer(0.2, os.kill, (victim, signal.SIGKILL)).start()
+        victim, matrix = s.worker_ids[0], s.matrix
+
+        def kill_once_rows_arrive() -> None:  # the first rows are written: the fill is under way
+            while not matrix[:, 0].any():
+                time.sleep(0.001)
+            os.kill(victim, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_once_rows_arrive)
+        killer.start()
         began = time.monotonic()
-        with pytest.raises(WorkerDiedError, match=f"pool worker 0 \\(pid {victim}\\) died during fill"):
+        with pytest.raises(WorkerDiedError, match=f"worker 0 \\(pid {victim}\\) died during fill; its row tasks"):
             s.fill()
         assert time.monotonic() - began < 5
+        killer.join()
 
 
 def test_book_worker_exception_carries_the_remote_traceback():

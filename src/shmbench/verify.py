@@ -16,18 +16,27 @@ _MAX_LISTED = 3
 
 
 def pid_counts(matrix: np.ndarray, plan: Plan) -> tuple[Counter, list[str]]:
-    """Elements written per worker id, and the blocks that do not hold exactly one id."""
+    """Elements written per worker id, and the rows that do not hold exactly one id.
+
+    Row by row, not block by block: the book's pool hands out one row per task, so two workers
+    may share a block, but a row is always written whole by one worker.
+    """
     counts: Counter = Counter()
     problems: list[str] = []
     for index in range(plan.n_blocks):
         block = matrix[plan.block(index)]
-        value = block.flat[0]
-        if (block != value).any():
-            problems.append(f"block {index} holds more than one value (two workers wrote it, or none did)")
-        elif value == DEFAULT_VALUE:
+        firsts = block[:, :1]
+        mixed = np.flatnonzero((block != firsts).any(axis=1))
+        if mixed.size:
+            problems.append(f"row {plan.block(index).start + int(mixed[0])} of block {index} holds more than one "
+                            f"value (two workers wrote it, or none did)")
+            continue
+        values, rows = np.unique(firsts, return_counts=True)
+        if DEFAULT_VALUE in values:
             problems.append(f"block {index} still holds the default {DEFAULT_VALUE}: no worker wrote it")
-        else:
-            counts[int(value)] += block.size
+            continue
+        for value, count in zip(values, rows):
+            counts[int(value)] += int(count) * block.shape[1]
     return counts, problems
 
 

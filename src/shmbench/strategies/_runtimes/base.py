@@ -70,6 +70,70 @@ def first_dead(pids: Sequence[int]) -> int | None:
     return next((slot for slot, pid in enumerate(pids) if not process_alive(pid)), None)
 
 
+class FirstDeath:
+    """Which worker of a pool died, for pools that only say that *one* did (a process pool, loky)
+    and then end the others themselves, so that asking afterwards finds them all dead.
+
+    Each worker's exit is seen through a pidfd, with how it ended (peeked, not reaped: the pool
+    still reaps its own). The culprit is the first to die of anything but the SIGTERM a pool sends
+    the others; where every death looks alike (loky kills them all), the first to die.
+    """
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        self.pids = list(pids)
+        self.deaths: list[tuple[int, int | None]] = []  # (slot, signal that ended it, or None)
+        self._wake_r, self._wake_w = os.pipe()
+        try:
+            self._fds = {os.pidfd_open(pid): slot for slot, pid in enumerate(self.pids)}
+        except (AttributeError, OSError):  # no pidfd here (or one already gone): ask afterwards
+            self._fds = {}
+        self._thread = threading.Thread(target=self._watch, name="shmbench-death-watch", daemon=True)
+        if self._fds:
+            self._thread.start()
+
+    def _watch(self) -> None:
+        pending = dict(self._fds)
+        while pending:
+            ready, _, _ = select.select([*pending, self._wake_r], [], [])
+            if self._wake_r in ready:
+                return
+            for fd in ready:
+                self.deaths.append((pending.pop(fd), _signal_of(fd)))
+
+    def _culprit(self) -> int | None:
+        deaths = list(self.deaths)
+        return next((slot for slot, signum in deaths if signum != signal.SIGTERM), None)
+
+    def report(self, during: str, where: str = "") -> WorkerDiedError:
+        deadline = time.monotonic() + 2.0  # the pool is ending the others: let every exit be seen
+        while self._fds and self._culprit() is None and len(self.deaths) < len(self.pids) \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        slot = self._culprit()
+        if slot is None:
+            slot = self.deaths[0][0] if self.deaths else first_dead(self.pids)
+        return died(slot, None if slot is None else self.pids[slot], during, where)
+
+    def close(self) -> None:
+        os.write(self._wake_w, b"x")
+        if self._thread.is_alive():
+            self._thread.join()
+        for fd in [*self._fds, self._wake_r, self._wake_w]:
+            os.close(fd)
+        self._fds = {}
+
+
+def _signal_of(pidfd: int) -> int | None:
+    """The signal that ended the exited child behind ``pidfd`` (None: it exited, or is not ours)."""
+    try:
+        info = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except (AttributeError, OSError):
+        return None
+    if info is None or info.si_code not in (os.CLD_KILLED, os.CLD_DUMPED):
+        return None
+    return info.si_status
+
+
 def new_children(before: set[int], marker: str = "") -> list[int]:
     """Our child processes started since ``before`` was taken, whose command line holds ``marker``."""
     found = []
@@ -157,18 +221,18 @@ class _Popen:
 
 
 class _Foreign:
-    """A process another program started (a pool's worker, a Ray actor, an MPI rank)."""
+    """A process a library started (a pool's worker, a Ray actor, an MPI rank): watched, never
+    reaped here, so the library that started it still can."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
 
     def gone(self, timeout: float) -> bool:
-        try:
-            psutil.Process(self.pid).wait(timeout)
-        except psutil.NoSuchProcess:
-            return True
-        except psutil.TimeoutExpired:
-            return not process_alive(self.pid)
+        deadline = time.monotonic() + timeout
+        while process_alive(self.pid):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
         return True
 
 

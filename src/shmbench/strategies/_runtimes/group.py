@@ -40,7 +40,6 @@ def _worker_main(conn, slot: int, attachment: Attachment, plan, rows: range, pro
             command, source = conn.recv()
             if command is None:
                 break
-            progress[slot] = _NOT_STARTED
             # Every answer carries the minor page faults the command cost this worker.
             conn.send(("done", execute(seat, command, send, source, rows.start)))
     except EOFError:
@@ -70,7 +69,7 @@ class ProcessGroup(Runtime):
         self._busy = False  # a command is out and not every worker has answered
 
     def start(self) -> list[int]:
-        self._progress = self._ctx.RawArray("q", len(self.shares))
+        self._progress = self._ctx.RawArray("q", [_NOT_STARTED] * len(self.shares))
         for slot, (rows, attachment) in enumerate(zip(self.shares, self.attachments)):
             parent_end, child_end = self._ctx.Pipe()
             inherited = [c.fileno() for c in [*self._conns, parent_end]] if self.start_method == "fork" else []
@@ -94,6 +93,7 @@ class ProcessGroup(Runtime):
     def run(self, command: Command, on_part: OnPart | None = None, source: np.ndarray | None = None) -> list[int]:
         faults = [0] * len(self._procs)
         self._busy = True
+        self._progress[:] = [_NOT_STARTED] * len(self._procs)
         for slot, (conn, rows) in enumerate(zip(self._conns, self.shares)):
             try:  # a private copy of the input rows goes with the command, where the worker needs one
                 conn.send((command, None if source is None else source[rows.start:rows.stop]))
@@ -131,6 +131,11 @@ class ProcessGroup(Runtime):
                     raise died(slot, self._pid(slot), what, self._where(slot, what), self._how(slot))
         self._busy = False
 
+    def progress(self, slot: int) -> int | None:
+        """The block worker ``slot`` is on (or last finished) in the current command; None before its first."""
+        at = self._progress[slot]
+        return None if at == _NOT_STARTED else at
+
     def _pid(self, slot: int) -> int:
         return self.ids[slot] if slot < len(self.ids) else self._procs[slot].pid
 
@@ -142,8 +147,8 @@ class ProcessGroup(Runtime):
         if what != "fill" or not blocks:
             return ""
         mine = f"its blocks {blocks.start}-{blocks.stop - 1}"
-        at = self._progress[slot]
-        return f" before its first block, of {mine}" if at == _NOT_STARTED else f" on block {at} of {mine}"
+        at = self.progress(slot)
+        return f" before its first block, of {mine}" if at is None else f" on block {at} of {mine}"
 
     def close(self) -> None:
         procs, conns, busy = self._procs, self._conns, self._busy

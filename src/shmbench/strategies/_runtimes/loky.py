@@ -14,7 +14,7 @@ import tempfile
 import numpy as np
 
 from ..._system import preflight
-from .base import OnPart, Runtime, become_worker, children_now, died, end, failed, first_dead, new_children
+from .base import FirstDeath, OnPart, Runtime, become_worker, children_now, died, end, failed, new_children
 from .seat import Command, Seat, collected
 
 # How loky starts a worker (its resource tracker, also a child, must be left alone).
@@ -50,6 +50,7 @@ class Loky(Runtime):
         self._executors = [getattr(self._parallel._backend, "_workers", None)]
         self._call([delayed(os.getpid)() for _ in self.shares], "start")
         self.ids = new_children(before, _LOKY_WORKER) or [os.getpid()]  # n_jobs=1: the parent
+        self._deaths = FirstDeath([pid for pid in self.ids if pid != os.getpid()])
         return self.ids
 
     def _call(self, tasks, what: str) -> list:
@@ -58,8 +59,8 @@ class Loky(Runtime):
         try:
             return self._parallel(tasks)
         except TerminatedWorkerError as error:
-            slot = first_dead(self.ids)
-            raise died(slot, None if slot is None else self.ids[slot], what, "; joblib lost its tasks") from error
+            deaths = getattr(self, "_deaths", None)
+            raise (deaths.report(what, "; joblib lost its tasks") if deaths else died(None, None, what)) from error
         except Exception as error:
             raise failed(what, repr(error)) from error
         finally:  # after a worker died joblib builds a new executor, with a temporary folder of its own
@@ -94,6 +95,9 @@ class Loky(Runtime):
             if parallel is not None:
                 end([pid for pid in self.ids if pid != os.getpid()], ask)
         finally:
+            if getattr(self, "_deaths", None) is not None:
+                self._deaths.close()
+                self._deaths = None
             folder, self._folder = getattr(self, "_folder", None), None
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)

@@ -16,7 +16,7 @@ from functools import partial
 
 import numpy as np
 
-from .base import OnPart, Runtime, become_worker, children_now, died, end, failed, first_dead, new_children
+from .base import FirstDeath, OnPart, Runtime, become_worker, children_now, end, failed, new_children
 from .seat import Command, Seat, collected
 
 # Each pool worker's view of the matrix, set by the initializer (fork: inherited, nothing pickled).
@@ -51,6 +51,7 @@ class RowPool(Runtime):
                                         initializer=_init, initargs=(self.attachments[0], self.plan, os.getpid()))
         self.pool.submit(os.getpid).result()  # under fork the executor starts every worker at once
         self.ids = new_children(before)
+        self._deaths = FirstDeath(self.ids)
         return self.ids
 
     def run(self, command: Command, on_part: OnPart | None = None, source: np.ndarray | None = None) -> list[int]:
@@ -64,14 +65,16 @@ class RowPool(Runtime):
                     if on_part is not None:
                         on_part(0, *part)
         except BrokenProcessPool as error:
-            slot = first_dead(self.ids)
-            raise died(slot, None if slot is None else self.ids[slot], command.name,
-                       where="; its row tasks are lost") from error
+            raise self._deaths.report(command.name, "; its row tasks are lost") from error
         except Exception as error:
             raise failed(command.name, f"{getattr(error, '__cause__', None) or error!r}") from error
         return []
 
     def close(self) -> None:
         pool, self.pool = getattr(self, "pool", None), None
-        if pool is not None:
-            end(self.ids, lambda: pool.shutdown(wait=True, cancel_futures=True))
+        if pool is not None:  # a stopped or stuck worker would hold shutdown(wait=True) for ever
+            end(self.ids, lambda: pool.shutdown(wait=False, cancel_futures=True))
+            pool.shutdown(wait=True)  # every worker has ended: the executor reaps them
+        if getattr(self, "_deaths", None) is not None:
+            self._deaths.close()
+            self._deaths = None
