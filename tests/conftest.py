@@ -39,6 +39,20 @@ def assert_nothing_left(before: set[str]) -> None:
     assert shm_entries() - before == set(), f"/dev/shm gained: {shm_entries() - before}"
 
 
+#: Contenders from the extras, and the tier their cells belong in: Ray starts a whole runtime per
+#: run (seconds), so its cells are slow too.
+EXTRAS = {"ray": ("extras", "slow"), "mpi": ("extras",)}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test run on a contender of the extras, from its parameters: one place, not a mark per test."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        for value in params.values():
+            for mark in EXTRAS.get(value, ()) if isinstance(value, str) else ():
+                item.add_marker(mark)
+
+
 @pytest.fixture(autouse=True)
 def leaves_nothing_behind():
     before = shm_entries()

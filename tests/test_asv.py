@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import shmbench
 
 from asvrun import BENCHMARKS as EXPECTED
 from asvrun import asv
+
+pytestmark = pytest.mark.slow
 
 
 def test_asv_check_passes(tmp_path):

@@ -190,6 +190,7 @@ def _left_behind(pids: list[int]) -> list[int]:
     return alive
 
 
+@pytest.mark.slow  # a whole CLI run per case
 @pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
 def test_cli_worker_killed_during_a_run_exits_nonzero_quickly(strategy, cli):
     proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
@@ -204,6 +205,7 @@ def test_cli_worker_killed_during_a_run_exits_nonzero_quickly(strategy, cli):
     assert _left_behind([w.pid for w in workers]) == []
 
 
+@pytest.mark.slow  # a whole CLI run per case
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130)])
 @pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
 def test_cli_interrupted_stops_workers_and_releases_memory(strategy, signum, code, cli):
@@ -296,6 +298,7 @@ def test_asv_sizes_from_the_environment_are_checked():
     assert "SHMBENCH_ASV_SIZES: size 'twelve' is neither ROWSxCOLS" in done.stderr
 
 
+@pytest.mark.slow  # a whole CLI run per case
 @pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
 def test_parent_killed_workers_exit_and_the_tracker_frees_the_segment(strategy, cli):
     proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")

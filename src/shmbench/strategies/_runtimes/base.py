@@ -16,6 +16,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from multiprocessing.connection import Client, Connection, Listener, wait
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -37,6 +38,17 @@ _POLL_SECONDS = 0.5
 
 #: ``on_part(slot, kind, where, array)``: a worker's block ("block", block index) or sums ("sums", first row).
 OnPart = Callable[[int, str, int, np.ndarray], None]
+
+
+def ignore(*part: Any) -> None:
+    """An ``OnPart`` for commands whose answers carry nothing to keep."""
+
+
+def deliver(on_part: OnPart, answers: Iterable[tuple[int, Iterable[tuple]]]) -> None:
+    """Hand every part of every worker's answer, (slot, parts), to ``on_part``."""
+    for slot, parts in answers:
+        for part in parts:
+            on_part(slot, *part)
 
 
 class WorkerError(RuntimeError):
@@ -70,84 +82,62 @@ def first_dead(pids: Sequence[int]) -> int | None:
     return next((slot for slot, pid in enumerate(pids) if not process_alive(pid)), None)
 
 
-class FirstDeath:
-    """Which worker of a pool died, for pools that only say that *one* did (a process pool, loky)
-    and then end the others themselves, so that asking afterwards finds them all dead.
+class Roll:
+    """The roll of a pool that starts its workers itself (a process pool, loky): each worker calls
+    in from its initializer (``call_in``), so the parent learns every worker's pid; and each keeps
+    its end open until it exits, so the first end to close names the worker that died first.
 
-    Each worker's exit is seen through a pidfd, with how it ended (peeked, not reaped: the pool
-    still reaps its own). The culprit is the first to die of anything but the SIGTERM a pool sends
-    the others; where every death looks alike (loky kills them all), the first to die.
+    Such pools only say that *a* worker died, then end the others themselves: asking afterwards
+    would find them all dead. The roll sees the same event the pool reacts to, before it reacts.
     """
 
-    def __init__(self, pids: Sequence[int]) -> None:
-        self.pids = list(pids)
-        self.deaths: list[tuple[int, int | None]] = []  # (slot, signal that ended it, or None)
-        self._wake_r, self._wake_w = os.pipe()
-        try:
-            self._fds = {os.pidfd_open(pid): slot for slot, pid in enumerate(self.pids)}
-        except (AttributeError, OSError):  # no pidfd here (or one already gone): ask afterwards
-            self._fds = {}
-        self._thread = threading.Thread(target=self._watch, name="shmbench-death-watch", daemon=True)
-        if self._fds:
-            self._thread.start()
+    def __init__(self, workers: int) -> None:
+        self.workers, self.pids, self.dead = workers, [], None
+        # A backlog for every worker: they call in while the parent still waits on the pool.
+        self._listener = Listener(family="AF_UNIX", backlog=max(1, workers))
+        self.address = self._listener.address
+        self._conns: list[Connection] = []
+        self._wake_r, self._wake_w = mp.Pipe(duplex=False)
+        self._thread = threading.Thread(target=self._watch, name="shmbench-roll", daemon=True)
+
+    def take(self) -> list[int]:
+        """Accept every worker's call (they have all started by now); returns pids, by slot."""
+        for _ in range(self.workers):
+            conn = self._listener.accept()
+            self._conns.append(conn)
+            self.pids.append(conn.recv())
+        self._thread.start()
+        return self.pids
 
     def _watch(self) -> None:
-        pending = dict(self._fds)
-        while pending:
-            ready, _, _ = select.select([*pending, self._wake_r], [], [])
-            if self._wake_r in ready:
-                return
-            for fd in ready:
-                self.deaths.append((pending.pop(fd), _signal_of(fd)))
-
-    def _culprit(self) -> int | None:
-        deaths = list(self.deaths)
-        return next((slot for slot, signum in deaths if signum != signal.SIGTERM), None)
+        ready = wait([*self._conns, self._wake_r])
+        gone = [self._conns.index(c) for c in ready if c is not self._wake_r]
+        if gone:
+            self.dead = min(gone)
 
     def report(self, during: str, where: str = "") -> WorkerDiedError:
-        deadline = time.monotonic() + 2.0  # the pool is ending the others: let every exit be seen
-        while self._fds and self._culprit() is None and len(self.deaths) < len(self.pids) \
-                and time.monotonic() < deadline:
-            time.sleep(0.01)
-        slot = self._culprit()
-        if slot is None:
-            slot = self.deaths[0][0] if self.deaths else first_dead(self.pids)
+        self._thread.join(1.0)
+        slot = self.dead if self.dead is not None else first_dead(self.pids)
         return died(slot, None if slot is None else self.pids[slot], during, where)
 
     def close(self) -> None:
-        os.write(self._wake_w, b"x")
+        self._wake_w.send(None)
         if self._thread.is_alive():
             self._thread.join()
-        for fd in [*self._fds, self._wake_r, self._wake_w]:
-            os.close(fd)
-        self._fds = {}
+        for conn in [*self._conns, self._wake_r, self._wake_w]:
+            conn.close()
+        self._listener.close()
 
 
-def _signal_of(pidfd: int) -> int | None:
-    """The signal that ended the exited child behind ``pidfd`` (None: it exited, or is not ours)."""
-    try:
-        info = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except (AttributeError, OSError):
-        return None
-    if info is None or info.si_code not in (os.CLD_KILLED, os.CLD_DUMPED):
-        return None
-    return info.si_status
+_ROLL: Connection | None = None  # a pool worker's end of its roll call, held until it exits
 
 
-def new_children(before: set[int], marker: str = "") -> list[int]:
-    """Our child processes started since ``before`` was taken, whose command line holds ``marker``."""
-    found = []
-    for child in psutil.Process().children():
-        try:
-            if child.pid not in before and marker in " ".join(child.cmdline()):
-                found.append(child.pid)
-        except psutil.Error:
-            pass
-    return sorted(found)
-
-
-def children_now() -> set[int]:
-    return {child.pid for child in psutil.Process().children()}
+def call_in(address: str, parent_pid: int) -> None:
+    """A pool worker's initializer: become a worker, and call in on the parent's roll."""
+    global _ROLL
+    become_worker(parent_pid)
+    _ROLL = Client(address, family="AF_UNIX")
+    _ROLL.send(os.getpid())
 
 
 # ---- the worker's side -------------------------------------------------------------------------
@@ -299,8 +289,7 @@ class Runtime(ABC):
         """Start every worker and wait until each has reached the matrix; return their ids."""
 
     @abstractmethod
-    def run(self, command: Command, on_part: OnPart | None = None,
-            source: np.ndarray | None = None) -> list[int]:
+    def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
         """Run ``command`` on every worker. ``source`` is the parent's input matrix, for workers
         that cannot see it (a read-only workload on private storage)."""
 
@@ -308,7 +297,7 @@ class Runtime(ABC):
     def close(self) -> None:
         """Stop and reap every worker; idempotent."""
 
-    def where(self, slot: int) -> str:
+    def where(self, slot: int | None) -> str:
         """A share in words, for reports of runtimes that cannot tell the block a worker was on."""
-        rows = self.shares[slot]
+        rows = self.shares[slot] if slot is not None else None
         return f" in its share (rows {rows.start}-{rows.stop - 1})" if rows else ""

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Attachment, OnPart, Runtime, become_worker, died, end, failed
+from .base import Attachment, OnPart, Runtime, become_worker, died, end, failed, ignore
 from .seat import Command, Seat, execute
 
 _NOT_STARTED = -1  # a worker's progress before its first block
@@ -86,11 +86,11 @@ class ProcessGroup(Runtime):
             self._conns.append(parent_end)
             self._procs.append(proc)
         pids: dict[int, int] = {}
-        self._gather("start", None, pids.__setitem__, done_word="ready")
+        self._gather("start", ignore, pids.__setitem__, done_word="ready")
         self.ids = [pids[slot] for slot in range(len(self._procs))]
         return self.ids
 
-    def run(self, command: Command, on_part: OnPart | None = None, source: np.ndarray | None = None) -> list[int]:
+    def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
         faults = [0] * len(self._procs)
         self._busy = True
         self._progress[:] = [_NOT_STARTED] * len(self._procs)
@@ -103,7 +103,7 @@ class ProcessGroup(Runtime):
         self._gather(command.name, on_part, faults.__setitem__)
         return faults
 
-    def _gather(self, what: str, on_part: OnPart | None, on_done, done_word: str = "done") -> None:
+    def _gather(self, what: str, on_part: OnPart, on_done, done_word: str = "done") -> None:
         pending = set(range(len(self._procs)))
         self._busy = True
         while pending:
@@ -125,7 +125,7 @@ class ProcessGroup(Runtime):
                     if message[0] == done_word:
                         pending.discard(slot)
                         on_done(slot, message[1])
-                    elif on_part is not None:
+                    else:
                         on_part(slot, *message[1:])
                 if slot in pending and not self._procs[slot].is_alive():
                     raise died(slot, self._pid(slot), what, self._where(slot, what), self._how(slot))

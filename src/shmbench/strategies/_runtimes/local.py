@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .base import OnPart, Runtime, WorkerError
+from .base import OnPart, Runtime, WorkerError, ignore
 from .seat import Command, Seat, execute
 
 # A thread that never reaches the barrier has failed to start: do not wait on it forever.
@@ -29,8 +29,9 @@ class Inline(Runtime):
         self.ids = [os.getpid()]
         return self.ids
 
-    def run(self, command: Command, on_part: OnPart | None = None, source: np.ndarray | None = None) -> list[int]:
-        return [execute(self._seat, command, lambda *part: on_part and on_part(0, *part), source)]
+    def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
+        execute(self._seat, command, lambda *part: on_part(0, *part), source)
+        return []  # the parent's own faults are the parent's figure
 
     def close(self) -> None:
         self._seat = None
@@ -70,9 +71,9 @@ class Threads(Runtime):
             barrier.abort()
             raise WorkerError(f"a thread failed: {error!r}") from error
 
-    def run(self, command: Command, on_part: OnPart | None = None, source: np.ndarray | None = None) -> list[int]:
+    def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
         def work(slot: int) -> int:
-            return execute(self._seats[slot], command, lambda *part: on_part and on_part(slot, *part), source)
+            return execute(self._seats[slot], command, lambda *part: on_part(slot, *part), source)
 
         self._on_every_thread(work)
         return []  # threads share the parent's fault counter: the parent's figure is theirs

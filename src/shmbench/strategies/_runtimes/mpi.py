@@ -24,7 +24,7 @@ import psutil
 from ..._system.memory import segment_maps
 from ..._system.files import remove_file
 from ..._system.preflight import SHM_DIR
-from .base import OnPart, Runtime, died, end, failed
+from .base import OnPart, Runtime, deliver, died, end, failed, ignore
 from .seat import Command
 
 _START_SECONDS = 120.0
@@ -69,17 +69,14 @@ class MpiRanks(Runtime):
         self._segments = {m["path"] for pid in self.ids for m in segment_maps(pid, f"{SHM_DIR}/mpich_shm_")}
         return self.ids
 
-    def run(self, command: Command, on_part: OnPart | None = None, source: np.ndarray | None = None) -> list[int]:
+    def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
         self._busy = True
         try:
             self._conn.send(command)
         except OSError:
             raise self._died(command.name) from None
         faults, parts = self._answer(command.name)
-        for slot, answer in enumerate(parts):
-            for part in answer:
-                if on_part is not None:
-                    on_part(slot, *part)
+        deliver(on_part, enumerate(parts))
         return faults
 
     def _answer(self, what: str) -> tuple:

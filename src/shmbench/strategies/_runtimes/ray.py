@@ -16,7 +16,7 @@ import tempfile
 
 import numpy as np
 
-from .base import OnPart, Runtime, become_worker, died, end, failed
+from .base import OnPart, Runtime, become_worker, deliver, died, end, failed, ignore
 from .seat import Command, Seat, collected
 
 _STORE_SLACK = 64 * 2**20  # Ray's own objects, beside one matrix
@@ -45,6 +45,8 @@ class _Actor:
 
 class RayActors(Runtime):
     launcher = "ray"
+    _actors: list = []
+    _session: str | None = None
 
     def start(self) -> list[int]:
         import ray
@@ -72,30 +74,24 @@ class RayActors(Runtime):
         try:
             return ray.get(refs)
         except ray.exceptions.RayActorError as error:
-            gone = getattr(error, "actor_id", None)
-            slot = next((i for i, a in enumerate(self._actors) if a._actor_id.hex() == gone), None)
-            if slot is None or slot >= len(self.ids):
-                raise died(None, None, what) from error
-            raise died(slot, self.ids[slot], what, self.where(slot)) from error
+            gone = [i for i, a in enumerate(self._actors) if a._actor_id.hex() == getattr(error, "actor_id", None)]
+            slot = gone[0] if gone and gone[0] < len(self.ids) else None
+            raise died(slot, self.ids[slot] if slot is not None else None, what, self.where(slot)) from error
         except ray.exceptions.RayTaskError as error:
             raise failed(what, str(error)) from error
 
-    def run(self, command: Command, on_part: OnPart | None = None, source: np.ndarray | None = None) -> list[int]:
+    def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
         import ray
 
         stored = None if source is None else ray.put(source)  # one copy, read by every actor
         answers = self._get([a.run.remote(command, stored) for a in self._actors], command.name)
-        del stored
-        for slot, (_, parts) in enumerate(answers):
-            for part in parts:  # read-only views of the store
-                if on_part is not None:
-                    on_part(slot, *part)
+        deliver(on_part, ((slot, parts) for slot, (_, parts) in enumerate(answers)))  # views of the store
         return [faults for faults, _ in answers]
 
     def close(self) -> None:
         import ray
 
-        actors, self._actors = getattr(self, "_actors", []), []
+        actors, self._actors = self._actors, []
 
         def ask() -> None:
             for actor in actors:
@@ -110,6 +106,6 @@ class RayActors(Runtime):
         try:
             end(self.ids, ask)
         finally:
-            session, self._session = getattr(self, "_session", None), None
+            session, self._session = self._session, None
             if session is not None:
                 shutil.rmtree(session, ignore_errors=True)
