@@ -18,15 +18,22 @@ def test_run_json_has_two_verified_records(capsys):
                  "--size", "256x4096", "--json", "-"])
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["schema"] == 1
-    assert {"cpu_model", "logical_cores", "shm_free_bytes", "python", "numpy", "start_method_default"} <= set(doc["machine"])
+    assert doc["schema"] == 2
+    assert {"cpu_model", "logical_cores", "shm_free_bytes", "python", "numpy", "start_method_default",
+            "noise_before", "noise_after"} <= set(doc["machine"])
+    assert {"yardstick_cv_one_core", "yardstick_cv_all_cores", "steal_fraction"} <= set(doc["machine"]["noise_after"])
     assert [(r["strategy"], r["verified"]) for r in doc["results"]] == [("serial", True), ("shared_memory", True)]
     shared = doc["results"][1]
-    for key in ("cold_seconds", "warm_seconds", "warm_min", "warm_max", "speedup", "gbps", "peak_total_pss_bytes",
-                "phases", "pids", "start_method", "n_blocks"):
+    for key in ("cold_seconds", "warm_seconds", "warm_ci", "warm_min", "warm_max", "passes", "speedup", "speedup_ci",
+                "over_yardstick", "stable", "gbps", "peak_total_pss_bytes", "phases", "pids", "start_method",
+                "launcher", "n_blocks", "reference"):
         assert shared[key] is not None, key
-    assert shared["warm_min"] <= shared["warm_seconds"] <= shared["warm_max"]
-    assert len(shared["pids"]) == 2 and shared["start_method"] == "fork"
+    assert shared["warm_min"] <= shared["warm_ci"][0] <= shared["warm_seconds"] <= shared["warm_ci"][1]
+    assert shared["speedup_ci"][0] <= shared["speedup"] <= shared["speedup_ci"][1]
+    # Every warm pass has its references, measured in the same round: the record stands alone.
+    assert shared["passes"] == len(shared["warm_passes"]) >= 8
+    assert len(shared["reference"]["serial"]) == len(shared["reference"]["yardstick"]) == shared["passes"]
+    assert len(shared["pids"]) == 2 and shared["start_method"] == "fork" and shared["launcher"] == "multiprocessing"
 
 
 def test_run_prints_a_table_and_writes_csv_and_plot(tmp_path, capsys):

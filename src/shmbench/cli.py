@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import compare, report
-from ._system import memory, sysinfo
+from ._system import memory, noise, sysinfo
 from .plan import Plan
 from .runner import Driver, processes
 from ._system.preflight import PreflightError
@@ -27,7 +27,8 @@ from .strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, Work
 
 #: The 1 GiB reference case; the default grid takes well under a minute on a 2-core machine.
 DEFAULT_SIZE = "4096x32768"
-DEFAULT_REPEAT = 3
+DEFAULT_REPEAT = 8
+DEFAULT_BUDGET = 6.0
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
@@ -64,6 +65,16 @@ def _whole(minimum: int):
 _count, _non_negative = _whole(1), _whole(0)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+    return value
+
+
 def _console() -> Console:
     # Piped output gets a width a table fits in, not the 80 columns rich assumes.
     console = Console(highlight=False)
@@ -85,22 +96,30 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     err = _err_console()
     quiet_stdout = args.json == "-" or args.csv == "-"
-    results = []
+    before = noise.check()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("starting", total=len(cases))
-        for case in cases:
+
+        def on_round(case: compare.Case, n: int) -> None:
             where = f" {case.start_method}" if case.start_method else ""
             progress.update(task, description=f"{case.strategy}{where} ×{case.workers} "
-                                              f"{describe(case.rows, case.cols)} {case.workload}")
-            results.append(compare.run_case(case, args.seed, args.repeat, args.block_rows, args.force))
-            progress.advance(task)
+                                              f"{describe(case.rows, case.cols)} {case.workload}: round {n}")
+
+        results = compare.run_grid(cases, args.seed, args.repeat, args.budget, args.block_rows, args.force,
+                                   on_result=lambda case, result: progress.advance(task), on_round=on_round)
+    after = noise.check()
+    for when, reading in (("before", before), ("after", after)):
+        line = noise.warning(reading, when)
+        if line:
+            err.print(f"shmbench: warning: {line}")
 
     records = compare.records(results)
     if not quiet_stdout:
         report.print_table(records, _console())
     if args.json:
-        machine = sysinfo.machine() | {"single_core_fill_gbps": sysinfo.fill_bandwidth()}
+        machine = sysinfo.machine() | {"single_core_fill_gbps": sysinfo.fill_bandwidth(),
+                                       "noise_before": before, "noise_after": after}
         report.write_json(args.json, report.document(machine, records))
     if args.csv:
         report.write_csv(args.csv, records)
@@ -289,7 +308,11 @@ def parser() -> argparse.ArgumentParser:
                      help=f"repeatable; default {DEFAULT_START_METHOD}")
     run.add_argument("--seed", type=_non_negative, default=0)
     run.add_argument("--repeat", type=_non_negative, default=DEFAULT_REPEAT,
-                     help=f"warm fills measured after the first (default {DEFAULT_REPEAT})")
+                     help=f"at least this many warm passes per cell, each paired with serial's and the "
+                          f"yardstick's (default {DEFAULT_REPEAT}; 0: the cold pass alone)")
+    run.add_argument("--budget", type=_seconds, default=DEFAULT_BUDGET, metavar="SECONDS",
+                     help=f"after --repeat, more rounds until every figure is within ±3%%, for at most "
+                          f"this long per cell (default {DEFAULT_BUDGET:g})")
     run.add_argument("--block-rows", type=_count, help="rows per block (default: about 8 MiB blocks)")
     run.add_argument("--json", metavar="PATH", help="write results as JSON ('-' for stdout)")
     run.add_argument("--csv", metavar="PATH", help="write results as CSV ('-' for stdout)")

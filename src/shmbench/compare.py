@@ -1,13 +1,32 @@
-"""A comparison: a grid of runs, each figure set against the serial baseline of its size and workload."""
+"""A comparison: a grid of cells, each measured in pairs against serial and a yardstick.
+
+``shmbench.run`` is one strategy on its own; a comparison keeps serial's fill of the same plan alive
+beside each cell in turn (never more than one cell's workers at once) and interleaves their passes
+(``paired``), so every ratio in a record comes from passes measured back to back, and the record
+carries those reference passes itself.
+"""
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from ._system import memory, preflight
+from ._system.pages import unforked_array
+from .paired import Yardstick, interleave, yardstick_bytes
 from .plan import Plan
 from .result import RunResult
-from .runner import run
+from .runner import Driver, processes, result_of
+from .stats import Estimate, median_ci, paired_ratios
 from .strategies import REGISTRY, create, get
+
+#: A figure whose interval is wider than ±5% of its median is not stable.
+STABLE_SPREAD = 0.05
+#: How far a speed-up may exceed the workers that can run at once before it is called disturbed:
+#: serial's private pages and a strategy's shared pages are different memory (huge pages for one,
+#: never for /dev/shm), a few per cent either way; more than that is a slow spell on serial's side.
+PLAUSIBLE_SLACK = 0.05
 
 
 @dataclass(frozen=True)
@@ -47,26 +66,78 @@ def grid(strategies: Sequence[str], workers: Sequence[int], sizes: Sequence[tupl
 
 
 def check_cases(cases: Iterable[Case], block_rows: int | None = None, force: bool = False) -> None:
-    """Raise ``ValueError`` for the first case that is bad input or cannot fit, before any run starts."""
+    """Raise ``ValueError`` for the first case that is bad input or cannot fit, before any run starts.
+
+    A cell needs room for itself, for serial's matrix beside it and for the yardstick's array.
+    """
     for case in cases:
         plan = Plan(case.rows, case.cols, block_rows=block_rows)
-        create(case.strategy, plan, case.workers, case.workload, case.start_method).check_fits(force)
+        instance = create(case.strategy, plan, case.workers, case.workload, case.start_method)
+        need = instance.need()
+        preflight.check(preflight.Need(need.ram + plan.nbytes + yardstick_bytes(plan.nbytes), need.shm), force)
+        instance.check_fits(force)  # the strategy's own checks too (a disk's free space)
 
 
-def run_case(case: Case, seed: int, repeat: int, block_rows: int | None, force: bool) -> RunResult:
-    return run(case.strategy, case.rows, case.cols, workers=case.workers, workload=case.workload, seed=seed,
-               start_method=case.start_method, block_rows=block_rows, repeat=repeat, force=force)
-
-
-def run_grid(cases: Iterable[Case], seed: int = 0, repeat: int = 3, block_rows: int | None = None,
-             force: bool = False, on_result: Callable[[Case, RunResult], None] | None = None) -> list[RunResult]:
+def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: float = 10.0,
+             block_rows: int | None = None, force: bool = False,
+             on_result: Callable[[Case, RunResult], None] | None = None,
+             on_round: Callable[[Case, int], None] | None = None) -> list[RunResult]:
+    """Measure every cell: at least ``repeat`` paired rounds, more until its figures settle or
+    ``budget`` seconds have gone. Cells of one size and workload share serial's live fill."""
     results = []
-    for case in cases:
-        result = run_case(case, seed, repeat, block_rows, force)
-        results.append(result)
-        if on_result is not None:
-            on_result(case, result)
+    by_group = itertools.groupby(cases, key=lambda c: (c.rows, c.cols, c.workload))
+    for (rows, cols, workload), group in by_group:
+        plan = Plan(rows, cols, seed, block_rows)
+        serial_samples: list = []
+        reference = create("serial", plan, 1, workload)
+        reference.allocator = unforked_array  # fork-started cells must not inherit it
+        serial = Driver(reference, after_phase=lambda _: serial_samples.append(memory.snapshot(processes(serial.strategy))))
+        with serial:
+            serial.open()
+            serial_problems = serial.first_pass()
+            for case in group:
+                tick = (lambda n, case=case: on_round(case, n)) if on_round else None
+                if case.strategy == "serial":
+                    result = _measure(serial, None, case, repeat, budget, serial_samples, serial_problems, tick)
+                else:
+                    result = _run_cell(case, plan, serial, repeat, budget, tick)
+                results.append(result)
+                if on_result is not None:
+                    on_result(case, result)
     return results
+
+
+def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float, tick) -> RunResult:
+    samples: list = []
+    instance = create(case.strategy, plan, case.workers, case.workload, case.start_method)
+
+    def sample(phase: str) -> None:
+        # The parent also holds serial's matrix, kept alive beside the cell: not the cell's memory.
+        held = serial.strategy.matrix.nbytes
+        samples.append([replace(m, rss=m.rss - held, pss=m.pss - held, uss=m.uss - held) if m.role == "parent"
+                        else m for m in memory.snapshot(processes(instance))])
+
+    driver = Driver(instance, after_phase=sample)
+    with driver:
+        driver.open()
+        problems = driver.first_pass()
+        return _measure(driver, serial, case, repeat, budget, samples, problems, tick)
+
+
+def _measure(driver: Driver, serial: Driver | None, case: Case, repeat: int, budget: float, samples: list,
+             problems: list[str], tick) -> RunResult:
+    pids = list(driver.strategy.worker_ids)
+    yardstick = Yardstick(driver.strategy.plan.nbytes, case.workers)
+    try:
+        rounds = interleave(driver, serial, yardstick, repeat, budget, on_round=tick) if repeat else None
+    finally:
+        yardstick.close()
+    if rounds is None:
+        return result_of(driver, pids, problems, [], samples)
+    reference = {"serial": rounds.serial, "yardstick": rounds.yardstick, "yardstick_threads": case.workers,
+                 "yardstick_bytes": yardstick_bytes(driver.strategy.plan.nbytes)}
+    return result_of(driver, pids, problems or rounds.problems, rounds.cell, samples, reference=reference,
+                     settled=rounds.settled)
 
 
 def steady_seconds(result: RunResult) -> float:
@@ -74,16 +145,52 @@ def steady_seconds(result: RunResult) -> float:
     return result.warm_median if result.warm_passes else result.cold_seconds
 
 
-def record(result: RunResult, baseline: RunResult | None) -> dict:
-    """The JSON/CSV record of one result: its fields plus the derived figures."""
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def speedup(result: RunResult, baseline: RunResult | None) -> Estimate | None:
+    """Serial's time over this one's: pair by pair where the record carries serial's passes."""
+    if result.strategy == "serial":
+        n = len(result.warm_passes)
+        return Estimate(1.0, 1.0, 1.0, n)
+    ref = (result.reference or {}).get("serial") or []
+    if ref and len(ref) == len(result.warm_passes):
+        return median_ci(paired_ratios(ref, result.warm_passes))
+    if baseline is not None and steady_seconds(result) > 0:  # two separate runs: no interval
+        value = steady_seconds(baseline) / steady_seconds(result)
+        return Estimate(value, value, value, 1)
+    return None
+
+
+def record(result: RunResult, baseline: RunResult | None, cores: int | None = None) -> dict:
+    """The JSON/CSV record of one result: its fields plus the derived figures, each with its interval."""
     out = result.as_dict()
     seconds = steady_seconds(result)
+    warm = median_ci(result.warm_passes) if result.warm_passes else None
+    fast = speedup(result, baseline)
+    yard = (result.reference or {}).get("yardstick") or []
+    over = median_ci(paired_ratios(result.warm_passes, yard)) if yard and len(yard) == len(result.warm_passes) else None
+    running = min(result.workers, cores or usable_cores())
+    disturbed = None
+    if fast is not None and fast.median > running * (1 + PLAUSIBLE_SLACK):
+        disturbed = (f"speed-up {fast.median:.2f} is more than the {running} worker(s) that can run at once "
+                     f"allow: the machine was slower during serial's passes")
+    stable = bool(warm is not None and warm.within(STABLE_SPREAD) and disturbed is None
+                  and (fast is None or fast.within(STABLE_SPREAD) or result.strategy == "serial"))
     out.update(
         steady_seconds=seconds,
-        warm_seconds=result.warm_median,
+        warm_seconds=warm.median if warm else None,
+        warm_ci=warm.as_list() if warm and warm.has_interval else None,
         warm_min=min(result.warm_passes) if result.warm_passes else None,
         warm_max=max(result.warm_passes) if result.warm_passes else None,
-        speedup=steady_seconds(baseline) / seconds if baseline and seconds > 0 else None,
+        passes=len(result.warm_passes),
+        speedup=fast.median if fast else None,
+        speedup_ci=fast.as_list() if fast and fast.has_interval else None,
+        over_yardstick=over.median if over else None,
+        over_yardstick_ci=over.as_list() if over and over.has_interval else None,
+        stable=stable,
+        disturbed=disturbed,
         gbps=result.nbytes / seconds / 1e9 if seconds > 0 else None,
         pss_multiple=(result.peak_total_pss_bytes / result.nbytes if result.peak_total_pss_bytes else None),
     )
@@ -91,7 +198,7 @@ def record(result: RunResult, baseline: RunResult | None) -> dict:
 
 
 def records(results: Sequence[RunResult]) -> list[dict]:
-    """Records for every result, with speed-up over the serial run of the same size and workload."""
+    """Records for every result, with speed-up over serial of the same size and workload."""
     baselines = {(r.rows, r.cols, r.workload): r for r in results if r.strategy == "serial"}
-    return [record(r, baselines.get((r.rows, r.cols, r.workload))) for r in results]
-
+    cores = usable_cores()
+    return [record(r, baselines.get((r.rows, r.cols, r.workload)), cores) for r in results]

@@ -45,6 +45,12 @@ class RunResult:
     minor_faults: dict[str, dict[str, int]] = field(default_factory=dict)
     #: BLAS/OpenMP threads each worker may use (threadpoolctl); None without worker processes.
     blas_threads_per_worker: int | None = None
+    #: The passes of the references, one per warm pass, measured in the same round (a comparison's
+    #: runs): ``serial`` (its fill of the same plan; empty for serial itself) and ``yardstick`` (a
+    #: raw-numpy fill of ``yardstick_threads`` threads over ``yardstick_bytes``).
+    reference: dict | None = None
+    #: Whether every figure's interval closed within the target before the time budget ran out.
+    settled: bool | None = None
 
     @property
     def nbytes(self) -> int:

@@ -42,7 +42,7 @@ class Driver:
 
     ``phases`` holds the seconds of each phase of the first pass; ``faults`` the minor page faults
     of the parent and each worker in touch, fill, and the last warm fill. ``after_phase(name)`` is
-    called after fill and collect, outside the timing (memory samples).
+    called after the first pass's fill and collect, outside the timing (memory samples).
     """
 
     def __init__(self, strategy: Strategy, prefault: bool | None = None,
@@ -84,6 +84,10 @@ class Driver:
         problems = self._pass(timings, first=False, verify=verify)
         return timings["fill"] + timings["collect"], problems
 
+    def check(self) -> list[str]:
+        """Verify what the last pass left (untimed)."""
+        return check(self.strategy)
+
     def fill_and_collect(self) -> None:
         """The steady-state work alone, for timers that time it themselves (asv)."""
         self.strategy.fill()
@@ -98,10 +102,12 @@ class Driver:
                 s.touch()
         with self._phase(timings, "fill", "fill" if first else "warm_fill"):
             s.fill()
-        self._after("fill")
+        if first:
+            self._after("fill")
         with self._phase(timings, "collect"):
             s.collect()
-        self._after("collect")
+        if first:
+            self._after("collect")
         if not verify:
             return []
         with self._phase(timings, "verify"):
@@ -170,14 +176,19 @@ def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "
             problems.append(f"{failed_again} later pass(es) failed verification too")
         if digest:
             sha = hashlib.sha256(memoryview(instance.output).cast("B")).hexdigest()
+    return result_of(driver, pids, problems, warm, samples, digest=sha)
 
+
+def result_of(driver: Driver, pids: list[int], problems: list[str], warm: list[float],
+              samples: list[list[memory.ProcessMemory]], **extra) -> RunResult:
+    """The ``RunResult`` of a driven strategy, with its memory peak among ``samples``."""
+    instance, plan = driver.strategy, driver.strategy.plan
     peak = max(samples, key=memory.total_pss) if samples else []
     return RunResult(
-        strategy=strategy, workload=workload, rows=plan.rows, cols=plan.cols, workers=instance.workers,
-        start_method=instance.start_method, launcher=instance.traits.launcher, n_blocks=plan.n_blocks,
-        block_rows=plan.block_rows, seed=plan.seed, phases=driver.phases, total_seconds=sum(driver.phases.values()),
-        pids=pids, verified=not problems, problems=problems, digest=sha, warm_passes=warm,
-        peak_total_pss_bytes=memory.total_pss(peak) if samples else None,
+        strategy=instance.name, workload=instance.workload, rows=plan.rows, cols=plan.cols,
+        workers=instance.workers, start_method=instance.start_method, launcher=instance.traits.launcher,
+        n_blocks=plan.n_blocks, block_rows=plan.block_rows, seed=plan.seed, phases=driver.phases,
+        total_seconds=sum(driver.phases.values()), pids=pids, verified=not problems, problems=problems,
+        warm_passes=warm, peak_total_pss_bytes=memory.total_pss(peak) if samples else None,
         memory=[m.as_dict() for m in peak], prefault=driver.prefault, minor_faults=driver.faults,
-        blas_threads_per_worker=WORKER_BLAS_THREADS if instance.traits.processes else None,
-    )
+        blas_threads_per_worker=WORKER_BLAS_THREADS if instance.traits.processes else None, **extra)

@@ -25,6 +25,22 @@ def minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
+def unforked_array(shape: tuple[int, ...]) -> np.ndarray:
+    """A private float64 array that processes forked later do not inherit (``MADV_DONTFORK``).
+
+    For a reference that lives beside a cell (serial's matrix, the yardstick): inherited
+    copy-on-write by a fork-started cell's workers, the parent's next write to it would copy every
+    page, and the workers' memory would count a share of it. Anonymous private memory, with the
+    huge-page advice numpy gives its own large arrays, so it is the same kind of memory as theirs.
+    """
+    nbytes = max(PAGE, int(np.prod(shape)) * 8)
+    area = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    area.madvise(mmap.MADV_DONTFORK)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        area.madvise(mmap.MADV_HUGEPAGE)
+    return np.frombuffer(area, dtype=np.float64, count=int(np.prod(shape))).reshape(shape)
+
+
 def prefault(view: np.ndarray) -> str:
     """Map every page of ``view`` (C-contiguous, writable) for writing; returns how it was done."""
     if view.size == 0:

@@ -29,7 +29,7 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _read(path: str) -> str | None:
+def read_text(path: str) -> str | None:
     try:
         with open(path) as f:
             return f.read().strip()
@@ -69,7 +69,7 @@ def machine() -> dict:
         "ram_available_bytes": memory.available,
         "shm_total_bytes": shm.total if shm else None,
         "shm_free_bytes": shm.free if shm else None,
-        "thp_shmem_enabled": _read(_THP_SHMEM),
+        "thp_shmem_enabled": read_text(_THP_SHMEM),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "numpy": np.__version__,

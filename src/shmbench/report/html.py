@@ -76,15 +76,15 @@ def from_run(doc: dict) -> str:
     for r in records:
         ok = "<span class=\"good\">yes</span>" if r["verified"] else (
             "<span class=\"bad\">no: " + escape("; ".join(r["problems"])) + "</span>")
-        rows.append([escape(r["strategy"]), escape(r["start_method"] or "–"), str(r["workers"]),
+        rows.append([escape(r["strategy"]), escape(report.how(r)), str(r["workers"]),
                      escape(describe(r["rows"], r["cols"])), escape(r["workload"]), f"{r['cold_seconds']:.3f}",
-                     _fmt(r["warm_seconds"], ".3f"), _fmt(r["speedup"], ".2f"), _fmt(r["gbps"], ".2f"),
-                     _fmt(r["pss_multiple"], ".2f"), ok])
+                     escape(report.pm(r["warm_seconds"], r.get("warm_ci"))), str(r.get("passes", "–")),
+                     escape(report.speedup_text(r)), _fmt(r["gbps"], ".2f"), _fmt(r["pss_multiple"], ".2f"), ok])
     body = [f"<h1>shmbench results</h1><p>{escape(str(doc.get('created', '')))}</p>",
             "<h2>Machine</h2>", _machine(doc["machine"]),
             "<h2>Comparison</h2>",
-            _table(["strategy", "start", "workers", "size", "workload", "cold s", "warm s", "speed-up", "GB/s",
-                    "PSS × matrix", "verified"], rows, left=1, cls="comparison"),
+            _table(["strategy", "start", "workers", "size", "workload", "cold s", "warm s (95% CI)", "passes",
+                    "speed-up (95% CI)", "GB/s", "PSS × matrix", "verified"], rows, left=1, cls="comparison"),
             "<h2>Scaling and memory</h2>",
             f"<figure class=\"scaling\">{_svg(report.scaling_figure(records))}"
             "<figcaption>Warm time against workers, with the ideal line (serial ÷ workers); below, the peak PSS "

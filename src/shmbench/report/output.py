@@ -15,30 +15,61 @@ from rich.table import Table
 from ..sizes import describe
 
 #: Bumped whenever a field changes meaning or goes away; new fields may appear at any time.
-SCHEMA_VERSION = 1
-CSV_FIELDS = ("strategy", "start_method", "workers", "workload", "rows", "cols", "nbytes", "cold_seconds",
-              "warm_seconds", "warm_min", "warm_max", "speedup", "gbps", "peak_total_pss_bytes", "pss_multiple",
-              "verified")
+#: 2: every figure with its interval (``warm_ci``, ``speedup_ci``, ``passes``, ``stable``), ratios
+#: from paired passes, and ``launcher`` apart from ``start_method``.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
+CSV_FIELDS = ("strategy", "start_method", "launcher", "workers", "workload", "rows", "cols", "nbytes", "cold_seconds",
+              "warm_seconds", "warm_low", "warm_high", "passes", "speedup", "speedup_low", "speedup_high",
+              "over_yardstick", "stable", "disturbed", "gbps", "peak_total_pss_bytes", "pss_multiple", "verified")
+_LAUNCHERS_OF_SCHEMA_1 = {"loky", "ray", "mpiexec"}  # schema 1 kept these in start_method
 
 
 def _num(value: float | None, fmt: str) -> str:
     return "–" if value is None else format(value, fmt)
 
 
+def how(r: dict) -> str:
+    """How a record's workers started: its start method, else its launcher."""
+    launcher = r.get("launcher")
+    return r["start_method"] or (launcher if launcher not in (None, "none") else "–")
+
+
+def pm(value: float | None, interval: Sequence[float] | None, fmt: str = ".3f") -> str:
+    """``0.153 ±2%``: a median and the wider side of its interval; the median alone without one."""
+    if value is None:
+        return "–"
+    if not interval or not value or interval[0] == interval[1]:
+        return format(value, fmt)
+    return f"{value:{fmt}} ±{max(value - interval[0], interval[1] - value) / abs(value):.0%}"
+
+
+def speedup_text(r: dict, fmt: str = ".2f") -> str:
+    """The speed-up with its interval; never a plain number when the figure is physically implausible."""
+    text = pm(r.get("speedup"), r.get("speedup_ci"), fmt)
+    if r.get("disturbed"):
+        return f"{text} (disturbed)"
+    if r.get("stable") is False and r.get("speedup_ci") and r.get("strategy") != "serial":
+        return f"{text} (unstable)"
+    return text
+
+
 def table(records: Sequence[dict], title: str | None = None) -> Table:
     out = Table(title=title, title_justify="left")
     for header, justify in (("strategy", "left"), ("start", "left"), ("workers", "right"),
                             ("size", "left"), ("workload", "left"), ("cold s", "right"),
-                            ("warm s (min–max)", "right"), ("speed-up", "right"), ("GB/s", "right"),
-                            ("PSS × matrix", "right"), ("verified", "left")):
+                            ("warm s (95% CI)", "right"), ("passes", "right"), ("speed-up (95% CI)", "right"),
+                            ("GB/s", "right"), ("PSS × matrix", "right"), ("verified", "left")):
         out.add_column(header, justify=justify, overflow="fold")
     for r in records:
-        warm = "–" if r["warm_seconds"] is None else (
-            f"{r['warm_seconds']:.3f} ({r['warm_min']:.3f}–{r['warm_max']:.3f})")
-        out.add_row(r["strategy"], r["start_method"] or "–", str(r["workers"]), describe(r["rows"], r["cols"]),
-                    r["workload"], f"{r['cold_seconds']:.3f}", warm, _num(r["speedup"], ".2f"),
+        out.add_row(r["strategy"], how(r), str(r["workers"]), describe(r["rows"], r["cols"]),
+                    r["workload"], f"{r['cold_seconds']:.3f}", pm(r["warm_seconds"], r.get("warm_ci")),
+                    str(r.get("passes", len(r.get("warm_passes", [])))), speedup_text(r),
                     _num(r["gbps"], ".2f"), _num(r["pss_multiple"], ".2f"),
                     "yes" if r["verified"] else escape("NO: " + "; ".join(r["problems"])))
+    notes = [f"{r['strategy']} ×{r['workers']}: {r['disturbed']}" for r in records if r.get("disturbed")]
+    if notes:
+        out.caption = escape("disturbed: " + "; ".join(notes))
     return out
 
 
@@ -59,8 +90,15 @@ def read_json(path: str) -> dict:
             doc = json.load(stream)
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"cannot read {path}: {error}") from None
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_VERSION or "results" not in doc:
-        raise ValueError(f"{path} is not a shmbench run result (schema {SCHEMA_VERSION})")
+    if not isinstance(doc, dict) or doc.get("schema") not in READABLE_SCHEMAS or "results" not in doc:
+        raise ValueError(f"{path} is not a shmbench run result (schema {', '.join(map(str, READABLE_SCHEMAS))})")
+    if doc["schema"] == 1:
+        for r in doc["results"]:
+            launcher = r["start_method"] if r["start_method"] in _LAUNCHERS_OF_SCHEMA_1 else None
+            r.setdefault("launcher", launcher)
+            if launcher:
+                r["start_method"] = None
+            r.setdefault("passes", len(r.get("warm_passes") or []))
     return doc
 
 
@@ -81,22 +119,25 @@ def markdown(doc: dict) -> str:
              f"numpy {machine.get('numpy')}; single-core `ndarray.fill` "
              + (f"{yardstick:.1f} GB/s." if yardstick else "not measured."), "",
              "Phases in seconds (first pass: workers started, pages not yet touched by them); *warm* is the "
-             "median fill+collect of the repeats; speed-up and efficiency are against serial's warm time; "
+             "median fill+collect of the warm passes, ± the wider side of its 95% interval; the speed-up is the "
+             "median of serial's time over this one's, pass by pass (measured back to back), with its interval; "
+             "a speed-up above what the cores allow is marked *disturbed*, one whose interval is wider than ±5% "
+             "*unstable*; efficiency is against serial's warm time; "
              "efficiency = speed-up ÷ min(workers, cores); GB/s is also shown as a fraction of the single-core "
              "fill bandwidth; memory is the peak PSS of all processes ÷ the matrix.", ""]
     for rows, cols, workload in dict.fromkeys((r["rows"], r["cols"], r["workload"]) for r in records):
         group = [r for r in records if (r["rows"], r["cols"], r["workload"]) == (rows, cols, workload)]
         lines += [f"## {workload}, {describe(rows, cols)}", "",
-                  "| strategy | start | workers | allocate | start | touch | fill | collect | close | warm | "
-                  "speed-up | efficiency | GB/s | ÷ 1-core fill | memory × | verified |",
+                  "| strategy | start | workers | allocate | start | touch | fill | collect | close | warm (95% CI) | "
+                  "speed-up (95% CI) | efficiency | GB/s | ÷ 1-core fill | memory × | verified |",
                   "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
         for r in group:
             p = r["phases"]
             gbps = r["gbps"]
             lines.append(" | ".join([
-                f"| {r['strategy']}", r["start_method"] or "–", str(r["workers"]),
+                f"| {r['strategy']}", how(r), str(r["workers"]),
                 *(f"{p.get(name, 0.0):.3f}" for name in ("allocate", "start", "touch", "fill", "collect", "close")),
-                _num(r["warm_seconds"], ".3f"), _num(r["speedup"], ".2f"), _num(_efficiency(r, cores), ".0%"),
+                pm(r["warm_seconds"], r.get("warm_ci")), speedup_text(r), _num(_efficiency(r, cores), ".0%"),
                 _num(gbps, ".2f"), _num(gbps / yardstick if gbps and yardstick else None, ".0%"),
                 _num(r["pss_multiple"], ".2f"),
                 "yes |" if r["verified"] else "no: " + "; ".join(r["problems"]).replace("|", "/") + " |"]))
@@ -137,7 +178,10 @@ def write_csv(path: str, records: Sequence[dict]) -> None:
     try:
         writer = csv.DictWriter(stream, CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(records)
+        for r in records:
+            warm, fast = r.get("warm_ci") or [None, None], r.get("speedup_ci") or [None, None]
+            writer.writerow(r | {"warm_low": warm[0], "warm_high": warm[1], "speedup_low": fast[0],
+                                 "speedup_high": fast[1]})
     finally:
         if stream is not sys.stdout:
             stream.close()
@@ -175,19 +219,22 @@ def scaling_figure(records: Sequence[dict]):
         if serial and len(counts) > 1:
             base = serial[0]["steady_seconds"]
             top.plot(counts, [base / n for n in counts], "k--", label="ideal (serial / workers)")
-        keys = list(dict.fromkeys((r["strategy"], r["start_method"]) for r in mine))
+        keys = list(dict.fromkeys((r["strategy"], how(r)) for r in mine))
         # Eleven strategies and more: tab10 would repeat a colour, so markers change too.
         colours = plt.get_cmap("tab20").colors
         for index, key in enumerate(keys):
-            series = sorted((r for r in mine if (r["strategy"], r["start_method"]) == key),
-                            key=lambda r: r["workers"])
-            label = key[0] if key[1] is None else f"{key[0]} ({key[1]})"
+            series = sorted((r for r in mine if (r["strategy"], how(r)) == key), key=lambda r: r["workers"])
+            label = key[0] if key[1] == "–" else f"{key[0]} ({key[1]})"
             xs = [r["workers"] for r in series]
             if len(xs) == 1 and key[0] == "serial":
                 top.axhline(series[0]["steady_seconds"], color="grey", lw=1, label="serial")
                 continue
-            top.plot(xs, [r["steady_seconds"] for r in series], "-", marker="osD^v<>"[index % 7],
-                     color=colours[(2 * index) % 20 + (2 * index) // 20 % 2], label=label)
+            ys = [r["steady_seconds"] for r in series]
+            # Error bars: the 95% interval of each warm median, where the record has one.
+            errors = [[y - (r.get("warm_ci") or [y, y])[0] for y, r in zip(ys, series)],
+                      [(r.get("warm_ci") or [y, y])[1] - y for y, r in zip(ys, series)]]
+            top.errorbar(xs, ys, yerr=errors, fmt="-", marker="osD^v<>"[index % 7], capsize=3,
+                         color=colours[(2 * index) % 20 + (2 * index) // 20 % 2], label=label)
         top.set_xlabel("workers")
         top.set_ylabel("seconds (warm median; lower is better)")
         top.set_xticks(counts)
@@ -202,7 +249,7 @@ def scaling_figure(records: Sequence[dict]):
         labels, multiples = [], []
         for r in mine:
             if r["pss_multiple"] is not None:
-                where = f", {r['start_method']}" if r["start_method"] else ""
+                where = f", {how(r)}" if how(r) != "–" else ""
                 labels.append(f"{r['strategy']} ({r['workers']}w{where})")
                 multiples.append(r["pss_multiple"])
         bottom.barh(range(len(multiples)), multiples, color="tab:purple")

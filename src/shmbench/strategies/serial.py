@@ -12,6 +12,8 @@ class Serial(Strategy):
     summary = "the parent fills the matrix itself; no processes, no sharing"
     traits = Traits(launcher="none")
     runtime = Inline
+    #: How the matrix is made; a comparison keeps serial's out of forked workers (``unforked_array``).
+    allocator = staticmethod(np.empty)
 
     def allocate(self) -> None:
-        self.matrix = np.empty(self.plan.shape)
+        self.matrix = self.allocator(self.plan.shape)
