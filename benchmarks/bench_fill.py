@@ -6,17 +6,14 @@ strategies next to their serial baseline. The phases are driven by ``shmbench.Dr
 """
 from __future__ import annotations
 
-from shmbench.runner import Driver, check
-
-from .common import METHODS, SIZES, STRATEGIES, WORKERS, WORKLOADS, HeavyBenchmark, runnable
+from .common import METHODS, SIZES, STRATEGIES, WORKERS, WORKLOADS, Driver, HeavyBenchmark, live, runnable
 
 
 class Fill(HeavyBenchmark):
     """``time_fill``: one fill (and collect) with workers started and every page already touched.
 
-    asv re-runs ``setup`` before each sample, so each sample gets fresh workers that have done
-    one full pass (first-touch faults paid) and a matrix reset for the workload; ``teardown``
-    verifies the matrix and stops the workers.
+    The workers live for the whole cell (``live``): each sample resets the matrix for the workload
+    in ``setup``, times one fill, and ``teardown`` verifies what it wrote.
     """
 
     params = [STRATEGIES, SIZES, WORKERS, WORKLOADS]
@@ -24,15 +21,10 @@ class Fill(HeavyBenchmark):
 
     def setup(self, strategy, size, workers, workload):
         self.driver = None  # asv calls teardown even after setup skipped the cell
-        driver = Driver(runnable(strategy, size, workers, workload))
-        try:
-            driver.open()
-            driver.first_pass(verify=False)
-            driver.strategy.prepare()
-        except BaseException:
-            driver.close()
-            raise
-        self.driver = driver
+        runnable(strategy, size, workers, workload)  # skips only; allocates nothing
+        self.driver = live(("fill", strategy, size, workers, workload),
+                           lambda: Driver(runnable(strategy, size, workers, workload)))
+        self.driver.strategy.prepare()
 
     def time_fill(self, strategy, size, workers, workload):
         self.driver.fill_and_collect()
@@ -40,11 +32,7 @@ class Fill(HeavyBenchmark):
     def teardown(self, strategy, size, workers, workload):
         if self.driver is None:
             return
-        try:
-            problems = check(self.driver.strategy)
-        finally:
-            self.driver.close()
-            self.driver = None
+        problems = self.driver.check()
         if problems:
             raise AssertionError(f"{strategy} did not verify: {'; '.join(problems)}")
 

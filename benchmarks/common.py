@@ -5,11 +5,51 @@ imports this suite through its own importer and spawned workers could not find i
 """
 from __future__ import annotations
 
+import atexit
 import os
+from collections.abc import Callable
 
 from shmbench import DEFAULT_START_METHOD, START_METHODS, Plan, PreflightError, create
 from shmbench.sizes import parse_size
 from shmbench.strategies import get
+
+try:
+    from shmbench.runner import Driver, check
+except ImportError:  # a commit older than the phase driver: the same phases, driven here
+    from shmbench.runner import check
+
+    class Driver:
+        def __init__(self, strategy, prefault=None):
+            self.strategy = strategy
+            self.prefault = getattr(strategy, "prefault_pays", lambda: False)() if prefault is None else prefault
+
+        def open(self):
+            self.strategy.allocate()
+            self.strategy.start()
+
+        def first_pass(self, verify=True):
+            self.strategy.prepare()
+            if self.prefault:
+                self.strategy.touch()
+            self.fill_and_collect()
+            return check(self.strategy) if verify else []
+
+        def fill_and_collect(self):
+            self.strategy.fill()
+            self.strategy.collect()
+
+        def check(self):
+            return check(self.strategy)
+
+        def close(self):
+            self.strategy.close()
+
+        def one_shot(self):
+            try:
+                self.open()
+                self.first_pass(verify=False)
+            finally:
+                self.close()
 
 #: Comma-separated sizes (ROWSxCOLS or bytes such as 25GiB) replacing the default grid.
 SIZES_ENV = "SHMBENCH_ASV_SIZES"
@@ -78,6 +118,40 @@ def runnable(strategy: str, size: str, workers: int, workload: str = "random",
     except PreflightError as error:
         raise NotImplementedError(f"does not fit this machine: {error}") from None
     return instance
+
+
+_LIVE: dict[tuple, Driver] = {}
+
+
+def live(key: tuple, make: Callable[[], Driver]) -> Driver:
+    """The driver of cell ``key``, opened once (with its first pass) and kept for every sample.
+
+    asv re-runs ``setup`` before each sample; restarting the workers each time (Ray takes
+    seconds) was most of the default grid's 45 minutes. asv runs each cell in a process of its
+    own, so one live driver per process is one cell's workers at a time; the process closes it
+    at exit, and its workers watch the parent in any case.
+    """
+    if key not in _LIVE:
+        for old in list(_LIVE):
+            _LIVE.pop(old).close()
+        driver = make()
+        try:
+            driver.open()
+            problems = driver.first_pass()
+        except BaseException:
+            driver.close()
+            raise
+        if problems:
+            driver.close()
+            raise AssertionError(f"{key} did not verify: {'; '.join(problems)}")
+        _LIVE[key] = driver
+    return _LIVE[key]
+
+
+@atexit.register
+def _close_live() -> None:
+    for key in list(_LIVE):
+        _LIVE.pop(key).close()
 
 
 class HeavyBenchmark:

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = {"bench_fill.Fill.time_fill", "bench_fill.Cold.time_cold", "bench_phases.Phases.track_start",
               "bench_phases.Phases.track_allocate", "bench_phases.Phases.track_first_touch",
               "bench_phases.Phases.track_collect", "bench_phases.Phases.track_fill_over_serial",
-              "bench_phases.Phases.track_total_pss"}
+              "bench_phases.Phases.track_total_pss", "bench_gate.Gate.time_fill_over_yardstick"}
 
 
 def config(tmp: Path) -> Path:

@@ -65,6 +65,16 @@ def _whole(minimum: int):
 _count, _non_negative = _whole(1), _whole(0)
 
 
+def _slowdown(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 1.0 < value <= 2.0:
+        raise argparse.ArgumentTypeError(f"must be above 1 and at most 2, got {text}")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -263,6 +273,22 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- drill ---------------------------------------------------------------------------------------
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from . import gate
+
+    _err_console().print(f"drill: two commits in a throw-away clone of {os.path.abspath(args.repo)}, the gate "
+                         f"on each (factor {args.factor}); this takes minutes", soft_wrap=True)
+    try:
+        line = gate.drill(args.repo, args.slowdown, args.factor, args.keep)
+    except gate.DrillError as error:
+        _err_console().print(escape(f"shmbench: drill failed: {error}"), soft_wrap=True)
+        return EXIT_FAILED
+    _console().print(escape(line), soft_wrap=True)
+    return 0
+
+
 # ---- list, sysinfo -------------------------------------------------------------------------------
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -347,6 +373,14 @@ def parser() -> argparse.ArgumentParser:
     pub = sub.add_parser("publish", help="asv publish, with every script and style served from the tree")
     pub.add_argument("--config", default="asv.conf.json", help="the asv configuration (default asv.conf.json)")
     pub.set_defaults(handler=cmd_publish)
+
+    drill = sub.add_parser("drill", help="prove the asv regression gate on this machine with a known slowdown")
+    drill.add_argument("--slowdown", type=_slowdown, default=1.10,
+                       help="the extra work the slowed commit's worker core does (default 1.10)")
+    drill.add_argument("--factor", type=_slowdown, default=1.05, help="the gate's factor (default 1.05)")
+    drill.add_argument("--repo", default=".", help="the shmbench checkout to clone (default .)")
+    drill.add_argument("--keep", action="store_true", help="keep the throw-away clone and its asv results")
+    drill.set_defaults(handler=cmd_drill)
 
     sub.add_parser("list", help="every strategy, available or not and why").set_defaults(handler=cmd_list)
     sub.add_parser("sysinfo", help="the machine block recorded with every result").set_defaults(handler=cmd_sysinfo)

@@ -127,7 +127,7 @@ def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float
 def _measure(driver: Driver, serial: Driver | None, case: Case, repeat: int, budget: float, samples: list,
              problems: list[str], tick) -> RunResult:
     pids = list(driver.strategy.worker_ids)
-    yardstick = Yardstick(driver.strategy.plan.nbytes, case.workers)
+    yardstick = Yardstick(driver.strategy.plan.nbytes, case.workers, case.workload)
     try:
         rounds = interleave(driver, serial, yardstick, repeat, budget, on_round=tick) if repeat else None
     finally:
@@ -135,6 +135,7 @@ def _measure(driver: Driver, serial: Driver | None, case: Case, repeat: int, bud
     if rounds is None:
         return result_of(driver, pids, problems, [], samples)
     reference = {"serial": rounds.serial, "yardstick": rounds.yardstick, "yardstick_threads": case.workers,
+                 "yardstick_kind": yardstick.kind,
                  "yardstick_bytes": yardstick_bytes(driver.strategy.plan.nbytes)}
     return result_of(driver, pids, problems or rounds.problems, rounds.cell, samples, reference=reference,
                      settled=rounds.settled)

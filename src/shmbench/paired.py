@@ -33,12 +33,18 @@ def yardstick_bytes(nbytes: int) -> int:
     return min(nbytes, YARDSTICK_MAX_BYTES)
 
 
-class Yardstick:
-    """``Generator.random(out=)`` over one array split among ``threads`` threads: the cell's
-    parallelism and none of shmbench's code, so a change of ours never moves it."""
+#: What the yardstick does to its array, by the workload it stands beside: the same kind of work.
+YARDSTICK_KINDS = {"random": "random", "legacy-random": "random", "pid": "fill", "rowsum": "sum"}
 
-    def __init__(self, nbytes: int, threads: int) -> None:
+
+class Yardstick:
+    """Raw numpy over one array split among ``threads`` threads — ``Generator.random(out=)``, a
+    ``fill`` or a row sum, the kind of work of the workload beside it: the cell's parallelism and
+    none of shmbench's code, so a change of ours never moves it."""
+
+    def __init__(self, nbytes: int, threads: int, workload: str = "random") -> None:
         self.threads = threads
+        self.kind = YARDSTICK_KINDS.get(workload, "random")
         self.array = unforked_array((max(threads, yardstick_bytes(nbytes) // 8),))
         self.parts = np.array_split(self.array, threads)
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="shmbench-yardstick") if threads > 1 else None
@@ -49,7 +55,13 @@ class Yardstick:
         return self.array.nbytes
 
     def _fill(self, index: int) -> None:
-        np.random.Generator(np.random.PCG64(index)).random(out=self.parts[index])
+        part = self.parts[index]
+        if self.kind == "fill":
+            part.fill(float(index))
+        elif self.kind == "sum":
+            part.sum()
+        else:
+            np.random.Generator(np.random.PCG64(index)).random(out=part)
 
     def run(self) -> float:
         """One pass; its seconds."""

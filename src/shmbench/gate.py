@@ -1,0 +1,122 @@
+"""The regression gate, and the drill that proves its power on this machine.
+
+The gate is ``asv continuous`` on the ``Gate`` benchmarks (``benchmarks/bench_gate.py``): each cell's
+warm fill as a ratio to a raw-numpy yardstick timed beside it, so a slow spell of the machine
+cancels while a change of ours shows. The drill makes two commits in a throw-away clone — one
+unchanged, one whose worker core does extra work with bit-identical output — runs the gate on each,
+and says how many cells each flagged.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Below the slowdown the gate must catch: at 1.10 a true 1.10x would be flagged only half the time.
+FACTOR = 1.05
+BENCH = r"bench_gate\.Gate"
+_ROW = re.compile(r"^\|\s*(?P<mark>[+\-!x ]?)\s*\|.*\|\s*(?P<ratio>[\d.]+|n/a|~?[\d.]+)\s*\|\s*(?P<name>bench_gate\.\S+.*?)\s*\|$")
+# What the drill adds to the worker core: the same values again over part of each block.
+_RANDOM = "        np.random.Generator(bits).random(out=view)\n"
+_PID = "        view.fill(worker_id)\n"
+
+
+class DrillError(RuntimeError):
+    """The drill could not be set up (no git checkout, a worker core it does not know)."""
+
+
+def command(base: str, head: str, machine: str, factor: float = FACTOR) -> list[str]:
+    """The gate: ``asv continuous`` over the Gate cells, failing (exit 1) on a slowdown beyond ``factor``."""
+    return [sys.executable, "-m", "asv", "continuous", "--factor", str(factor), "--bench", BENCH,
+            "--machine", machine, "--split", base, head]
+
+
+@dataclass
+class Verdict:
+    flagged: int
+    cells: int
+    ratio: float | None
+    exit_code: int
+
+
+def _asv(cwd: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "asv", *args], cwd=cwd, capture_output=True, text=True, env=env)
+
+
+def run_gate(repo: Path, base: str, head: str, machine: str, env: dict, factor: float = FACTOR) -> Verdict:
+    """Run the gate between two commits of ``repo``; count the cells it flagged, and the median ratio."""
+    done = subprocess.run(command(base, head, machine, factor), cwd=repo, capture_output=True, text=True, env=env)
+    compared = _asv(repo, "compare", "--machine", machine, "--split", base, head, env=env)
+    ratios, flagged = [], 0
+    for line in done.stdout.splitlines():
+        row = _ROW.match(line.strip())
+        if row and row["mark"] == "+":
+            flagged += 1
+    for line in compared.stdout.splitlines():
+        row = _ROW.match(line.strip())
+        if row and re.fullmatch(r"~?[\d.]+", row["ratio"]):
+            ratios.append(float(row["ratio"].lstrip("~")))
+    if done.returncode not in (0, 1) or not ratios:
+        raise DrillError(f"the gate did not run (asv exit {done.returncode}):\n{done.stdout[-2000:]}\n"
+                         f"{done.stderr[-2000:]}")
+    return Verdict(flagged, len(ratios), statistics.median(ratios), done.returncode)
+
+
+def slow_down(source: str, slowdown: float) -> str:
+    """The worker core's text, redoing part of each block's work with bit-identical output."""
+    if _RANDOM not in source or _PID not in source:
+        raise DrillError("this worker core is not the one the drill knows how to slow down")
+    extra = slowdown - 1.0
+    # A random fill's cost is its draws: redo that fraction of them. A pid fill reads every
+    # element and writes it; the extra write is about half of that cost, so redo twice as much.
+    random_part = (f"{_RANDOM}        _again = np.random.PCG64(seed)\n"
+                   f"        _again.advance(skip)\n"
+                   f"        _flat = view.reshape(-1)\n"
+                   f"        np.random.Generator(_again).random(out=_flat[:int(_flat.size * {extra:.4f})])\n")
+    pid_part = f"{_PID}        view.reshape(-1)[:int(view.size * {min(1.0, 2 * extra):.4f})].fill(worker_id)\n"
+    return source.replace(_RANDOM, random_part).replace(_PID, pid_part)
+
+
+def drill(repo: str, slowdown: float = 1.10, factor: float = FACTOR, keep: bool = False) -> str:
+    """Prove the gate on this machine; returns the one-line verdict."""
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=repo, capture_output=True, text=True)
+    if top.returncode != 0 or not (Path(top.stdout.strip()) / "asv.conf.json").is_file():
+        raise DrillError(f"{repo} is not a git checkout of shmbench (with asv.conf.json)")
+    where = Path(tempfile.mkdtemp(prefix="shmbench-drill-"))
+    clone = where / "repo"
+    env = dict(os.environ, HOME=str(where), GIT_AUTHOR_NAME="drill", GIT_AUTHOR_EMAIL="drill@localhost",
+               GIT_COMMITTER_NAME="drill", GIT_COMMITTER_EMAIL="drill@localhost")
+    try:
+        subprocess.run(["git", "clone", "--quiet", top.stdout.strip(), str(clone)], check=True, env=env)
+        conf = json.loads(re.sub(r"^\s*//.*$", "", (clone / "asv.conf.json").read_text(), flags=re.M))
+        # Environments are kept between drills (building one takes minutes); results are not.
+        conf["env_dir"] = str(Path(os.environ.get("SHMBENCH_CACHE", Path.home() / ".cache" / "shmbench")) / "asv-env")
+        (clone / "asv.conf.json").write_text(json.dumps(conf, indent=2))
+
+        def commit(message: str) -> str:
+            subprocess.run(["git", "commit", "--quiet", "--allow-empty", "-am", message], cwd=clone, check=True,
+                           env=env)
+            return subprocess.run(["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+
+        base = commit("drill: the configuration of this drill")
+        unchanged = commit("drill: unchanged")
+        core = clone / "src" / "shmbench" / "work.py"
+        core.write_text(slow_down(core.read_text(), slowdown))
+        slowed = commit(f"drill: the worker core does {slowdown:.2f}x the work, same output")
+        _asv(clone, "machine", "--yes", "--machine", "drill", env=env)
+        calm = run_gate(clone, base, unchanged, "drill", env, factor)
+        slow = run_gate(clone, unchanged, slowed, "drill", env, factor)
+    finally:
+        if not keep:
+            shutil.rmtree(where, ignore_errors=True)
+    measured = f"{slow.ratio:.2f}x" if slow.ratio else "n/a"
+    return (f"drill: {slowdown:.2f}x slowdown (measured {measured}) flagged in {slow.flagged} of {slow.cells} cells "
+            f"(gate exit {slow.exit_code}); unchanged commit: {calm.flagged} false alarms")
