@@ -116,7 +116,8 @@ class Roll:
             self.dead = min(gone)
 
     def report(self, during: str, where: str = "") -> WorkerDiedError:
-        self._thread.join(1.0)
+        if self._thread.ident is not None:  # started: every worker had called in
+            self._thread.join(1.0)
         slot = self.dead if self.dead is not None else first_dead(self.pids)
         return died(slot, None if slot is None else self.pids[slot], during, where)
 
