@@ -9,7 +9,7 @@ import pytest
 
 import shmbench
 from shmbench import Plan, create
-from cases import METHODS, PARALLEL, PROCESS_STRATEGIES, methods_for, runs
+from cases import METHODS, PARALLEL, methods_for, runs
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])

@@ -5,7 +5,6 @@ import argparse
 import os
 import signal
 import sys
-from collections import Counter
 from collections.abc import Sequence
 
 from rich.console import Console

@@ -16,8 +16,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 #: Below the slowdown the gate must catch: at 1.10 a true 1.10x would be flagged only half the time.
 FACTOR = 1.05
@@ -69,18 +72,37 @@ def run_gate(repo: Path, base: str, head: str, machine: str, env: dict, factor: 
     return Verdict(flagged, len(ratios), statistics.median(ratios), done.returncode)
 
 
-def slow_down(source: str, slowdown: float) -> str:
+def fill_share_of_pid() -> float:
+    """What part of a ``pid`` block's cost is its write (the rest is the check that reads it first),
+    measured here on one block: the drill redoes writes, so it sizes them by this."""
+    from .work import DEFAULT_VALUE, fill_block
+
+    view = np.full((32, 32768), DEFAULT_VALUE)  # one 8 MiB block, as the plan makes them
+    pid, write = [], []
+    for _ in range(7):
+        view.fill(DEFAULT_VALUE)
+        start = time.perf_counter()
+        fill_block(view, "pid", None, 7)
+        pid.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        view.fill(7.0)
+        write.append(time.perf_counter() - start)
+    return min(1.0, statistics.median(write) / statistics.median(pid))
+
+
+def slow_down(source: str, slowdown: float, pid_write_share: float = 0.5) -> str:
     """The worker core's text, redoing part of each block's work with bit-identical output."""
     if _RANDOM not in source or _PID not in source:
         raise DrillError("this worker core is not the one the drill knows how to slow down")
     extra = slowdown - 1.0
     # A random fill's cost is its draws: redo that fraction of them. A pid fill reads every
-    # element and writes it; the extra write is about half of that cost, so redo twice as much.
+    # element, then writes it: redo enough of the write to add ``extra`` of the whole.
     random_part = (f"{_RANDOM}        _again = np.random.PCG64(seed)\n"
                    f"        _again.advance(skip)\n"
                    f"        _flat = view.reshape(-1)\n"
                    f"        np.random.Generator(_again).random(out=_flat[:int(_flat.size * {extra:.4f})])\n")
-    pid_part = f"{_PID}        view.reshape(-1)[:int(view.size * {min(1.0, 2 * extra):.4f})].fill(worker_id)\n"
+    pid_part = (f"{_PID}        view.reshape(-1)[:int(view.size * {min(1.0, extra / pid_write_share):.4f})]"
+                f".fill(worker_id)\n")
     return source.replace(_RANDOM, random_part).replace(_PID, pid_part)
 
 
@@ -109,7 +131,7 @@ def drill(repo: str, slowdown: float = 1.10, factor: float = FACTOR, keep: bool 
         base = commit("drill: the configuration of this drill")
         unchanged = commit("drill: unchanged")
         core = clone / "src" / "shmbench" / "work.py"
-        core.write_text(slow_down(core.read_text(), slowdown))
+        core.write_text(slow_down(core.read_text(), slowdown, fill_share_of_pid()))
         slowed = commit(f"drill: the worker core does {slowdown:.2f}x the work, same output")
         _asv(clone, "machine", "--yes", "--machine", "drill", env=env)
         calm = run_gate(clone, base, unchanged, "drill", env, factor)

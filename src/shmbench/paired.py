@@ -45,7 +45,9 @@ class Yardstick:
     def __init__(self, nbytes: int, threads: int, workload: str = "random") -> None:
         self.threads = threads
         self.kind = YARDSTICK_KINDS.get(workload, "random")
-        self.array = unforked_array((max(threads, yardstick_bytes(nbytes) // 8),))
+        # Small pages: a huge page or not is luck that differs from process to process, and a
+        # memory-bound pass (a fill) moves with it by more than the changes the gate must see.
+        self.array = unforked_array((max(threads, yardstick_bytes(nbytes) // 8),), huge_pages=False)
         self.parts = np.array_split(self.array, threads)
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="shmbench-yardstick") if threads > 1 else None
         self.run()  # fault the pages in: the yardstick measures warm fills only
