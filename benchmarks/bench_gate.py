@@ -42,7 +42,7 @@ class Gate:
     params = [["serial", "threads", "mp_array", "shared_memory"], [GATE_SIZE], [1, 2], ["random", "pid"]]
     param_names = ["strategy", "size", "workers", "workload"]
     number = 1
-    repeat = (15, 30, 15.0)
+    repeat = (10, 20, 8.0)  # per round; the gate runs two rounds of processes per commit
     rounds = 1
     warmup_time = 0.0
     timeout = 600
