@@ -18,17 +18,19 @@ import numpy as np
 from .base import OnPart, Roll, Runtime, call_in, deliver, end, failed, ignore
 from .seat import Command, Seat, collected
 
-_MATRIX: tuple | None = None  # each pool worker's view, set by the initializer (fork: inherited)
+_SEAT: Seat | None = None  # each pool worker's seat, set by the initializer (fork: inherited)
 
 
 def _init(attachment, plan, address: str, parent_pid: int) -> None:
-    global _MATRIX
+    global _SEAT
     call_in(address, parent_pid)
-    _MATRIX = attachment.open(plan, range(plan.rows))[:2]
+    plan.seeds  # once here, not once per chunk of tasks (a chunk carries only the command)
+    _SEAT = Seat(plan, range(0), *attachment.open(plan, range(plan.rows))[:2])
 
 
-def _row(plan, command: Command, row: int):
-    return collected(Seat(plan, range(row, row + 1), *_MATRIX), command)[1]
+def _row(command: Command, row: int):
+    _SEAT.rows = range(row, row + 1)
+    return collected(_SEAT, command)[1]
 
 
 def book_chunksize(tasks: int, workers: int) -> int:
@@ -55,7 +57,7 @@ class RowPool(Runtime):
         if command.name == "fill":  # the book's workers only fill: the matrix is the parent's already
             rows = range(self.plan.rows)
             try:
-                tasks = self.pool.map(partial(_row, self.plan, command), rows,
+                tasks = self.pool.map(partial(_row, command), rows,
                                       chunksize=book_chunksize(len(rows), len(self.shares)))
                 deliver(on_part, ((0, parts) for parts in tasks))
             except BrokenProcessPool as error:
