@@ -27,7 +27,7 @@ from .strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, Work
 #: The 1 GiB reference case; the default grid takes well under a minute on a 2-core machine.
 DEFAULT_SIZE = "4096x32768"
 DEFAULT_REPEAT = 8
-DEFAULT_BUDGET = 6.0
+DEFAULT_BUDGET = 10.0
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 

@@ -42,7 +42,7 @@ class Driver:
 
     ``phases`` holds the seconds of each phase of the first pass; ``faults`` the minor page faults
     of the parent and each worker in touch, fill, and the last warm fill. ``after_phase(name)`` is
-    called after the first pass's fill and collect, outside the timing (memory samples).
+    called after the first pass's fill, collect and verify, outside the timing (memory samples).
     """
 
     def __init__(self, strategy: Strategy, prefault: bool | None = None,
@@ -111,7 +111,10 @@ class Driver:
         if not verify:
             return []
         with self._phase(timings, "verify"):
-            return check(s)
+            problems = check(s)
+        if first:  # the parent has read every page now: a file no worker keeps mapped (joblib) shows too
+            self._after("verify")
+        return problems
 
     def close(self) -> None:
         with self._phase(self.phases, "close"):

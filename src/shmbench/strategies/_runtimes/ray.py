@@ -33,14 +33,20 @@ class _Actor:
 
     def __init__(self, attachment, plan, rows: range) -> None:
         become_worker()  # Ray ends its actors itself when the driver dies
-        matrix, first_row, _ = attachment.open(plan, rows)
-        self.seat = Seat(plan, rows, matrix, first_row)
+        self.attachment = attachment
+        self.seat = Seat(plan, rows, None)
 
     def pid(self) -> int:
         return os.getpid()
 
     def run(self, command: Command, source: np.ndarray | None):
-        return collected(self.seat, command, source)
+        seat = self.seat
+        if seat.matrix is None:
+            seat.matrix, seat.first_row, _ = self.attachment.open(seat.plan, seat.rows)
+        answer = collected(seat, command, source)
+        if command.name == "collect":
+            seat.matrix = None  # the rows live in the store now: held once, not twice
+        return answer
 
 
 class RayActors(Runtime):
