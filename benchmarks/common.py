@@ -145,10 +145,13 @@ def live(key: tuple, make: Callable[[], Driver]) -> Driver:
             driver.close()
             raise AssertionError(f"{key} did not verify: {'; '.join(problems)}")
         _LIVE[key] = driver
+        # Registered after the runtime started, so it runs before the runtime's own exit handlers
+        # (Ray shuts itself down at exit): the driver closes its workers while the runtime is whole.
+        atexit.unregister(_close_live)
+        atexit.register(_close_live)
     return _LIVE[key]
 
 
-@atexit.register
 def _close_live() -> None:
     for key in list(_LIVE):
         _LIVE.pop(key).close()
