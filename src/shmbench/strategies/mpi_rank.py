@@ -28,7 +28,10 @@ def _abandon(exchange_path: str) -> None:
     reaches MPI_Finalize, which unlinks them), then end the whole job."""
     from mpi4py import MPI
 
-    mine = [m.path for m in psutil.Process().memory_maps() if os.path.basename(m.path).startswith("mpich_shm_")]
+    me = psutil.Process()
+    # Mapped segments, and the temporary file MPI_Init may still have open (not yet mapped).
+    paths = {m.path for m in me.memory_maps()} | {f.path for f in me.open_files()}
+    mine = [path for path in paths if os.path.basename(path).startswith("mpich_")]
     for path in [exchange_path, *mine]:
         try:
             os.unlink(path)
