@@ -115,6 +115,11 @@ class Roll:
         if gone:
             self.dead = min(gone)
 
+    def check(self, during: str, where: str = "") -> None:
+        """Raise the death report if a worker has already gone."""
+        if self.dead is not None or first_dead(self.pids) is not None:
+            raise self.report(during, where)
+
     def report(self, during: str, where: str = "") -> WorkerDiedError:
         if self._thread.ident is not None:  # started: every worker had called in
             self._thread.join(1.0)

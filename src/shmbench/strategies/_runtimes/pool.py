@@ -56,6 +56,9 @@ class RowPool(Runtime):
     def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
         if command.name == "fill":  # the book's workers only fill: the matrix is the parent's already
             rows = range(self.plan.rows)
+            # A worker that died while idle: the others might do every row before the executor
+            # noticed, so ask the roll first (and after, for one that died during the fill).
+            self._roll.check(command.name, "; its row tasks are lost")
             try:
                 tasks = self.pool.map(partial(_row, command), rows,
                                       chunksize=book_chunksize(len(rows), len(self.shares)))
@@ -64,6 +67,7 @@ class RowPool(Runtime):
                 raise self._roll.report(command.name, "; its row tasks are lost") from error
             except Exception as error:
                 raise failed(command.name, str(error.__cause__) if error.__cause__ else repr(error)) from error
+            self._roll.check(command.name, "; its row tasks are lost")
         return []
 
     def close(self) -> None:
