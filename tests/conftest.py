@@ -67,6 +67,19 @@ def session_leaves_nothing_behind():
     assert shm_entries() - before == set()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def results_folder(tmp_path_factory):
+    """Journals of runs with no output file go to a temporary folder, not the working tree."""
+    folder = tmp_path_factory.mktemp("shmbench-results")
+    previous = os.environ.get("SHMBENCH_RESULTS")
+    os.environ["SHMBENCH_RESULTS"] = str(folder)
+    yield folder
+    if previous is None:
+        del os.environ["SHMBENCH_RESULTS"]
+    else:
+        os.environ["SHMBENCH_RESULTS"] = previous
+
+
 @pytest.fixture(scope="session")
 def asv_recorded(tmp_path_factory):
     """One quick asv run of the whole grid, recorded in a temporary tree, shared by the tests."""

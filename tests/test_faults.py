@@ -193,7 +193,7 @@ def _left_behind(pids: list[int]) -> list[int]:
 @pytest.mark.slow  # a whole CLI run per case
 @pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
 def test_cli_worker_killed_during_a_run_exits_nonzero_quickly(strategy, cli):
-    proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
+    proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200", "--fail-fast")
     workers = _workers_of(proc, 2, strategy=strategy)
     _wait_until_filling(workers)
     began = time.monotonic()
@@ -206,7 +206,7 @@ def test_cli_worker_killed_during_a_run_exits_nonzero_quickly(strategy, cli):
 
 
 @pytest.mark.slow  # a whole CLI run per case
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130)])
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 @pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
 def test_cli_interrupted_stops_workers_and_releases_memory(strategy, signum, code, cli):
     proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")

@@ -76,6 +76,15 @@ def test_a_wide_interval_is_not_stable():
     assert "unstable" in speedup_text(loose)
 
 
+def test_a_slow_spell_on_both_sides_widens_the_warm_time_but_not_the_record():
+    spell = [1.0, 1.3, 1.3, 1.0, 1.0, 1.35, 1.0, 1.3, 1.0, 1.0]
+    paired = record(_result("mp_array", 2, [0.15 * s for s in spell], [0.29 * s for s in spell]), None, cores=2)
+    assert paired["warm_ci"][1] / paired["warm_seconds"] > 1.2  # the absolute time says it was disturbed
+    assert paired["stable"] is True and paired["speedup"] == pytest.approx(0.29 / 0.15)
+    alone = record(_result("serial", 1, [0.29 * s for s in spell], []), None, cores=2)
+    assert alone["stable"] is False  # serial stands on its warm time
+
+
 class _Fake:
     """A driver or yardstick that notes the order of its passes and returns fixed times."""
 

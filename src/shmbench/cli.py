@@ -12,8 +12,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import compare, report
+from . import compare, journal, report
 from ._system import memory, noise, sysinfo
+from ._system.outputs import atomic, check_writable
+from .journal import Journal
+from .result import RunResult
 from .plan import Plan
 from .runner import Driver, processes
 from ._system.preflight import PreflightError
@@ -27,8 +30,11 @@ from .strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, Work
 #: The 1 GiB reference case; the default grid takes well under a minute on a 2-core machine.
 DEFAULT_SIZE = "4096x32768"
 DEFAULT_REPEAT = 8
-DEFAULT_BUDGET = 10.0
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+#: Without --budget, a comparison may spend this long on extra rounds, shared among its cells,
+#: but never less than MIN_BUDGET per cell: a few cells get the rounds a noisy machine needs (a
+#: core lost for a pass now and then), the README's whole grid still ends in minutes.
+TOTAL_BUDGET, MIN_BUDGET = 150.0, 10.0
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 
 
 class UsageError(Exception):
@@ -96,50 +102,104 @@ def _err_console() -> Console:
 
 # ---- run -----------------------------------------------------------------------------------------
 
+def _check_outputs(*outputs: tuple[str | None, str]) -> None:
+    for path, option in outputs:
+        if path:
+            check_writable(path, option)
+
+
+def _open_journal(args: argparse.Namespace, cases: list[compare.Case], machine: dict) -> tuple[Journal, dict]:
+    """The journal this run appends to, and the results it already holds by cell (``--resume``)."""
+    settings = {"seed": args.seed, "block_rows": args.block_rows, "repeat": args.repeat, "budget": args.budget,
+                "digest": args.digest}
+    if not args.resume:
+        path = journal.default_path([args.json, args.csv, args.plot])
+        try:
+            return Journal.create(path, machine, settings), {}
+        except OSError as error:
+            raise ValueError(f"cannot write the journal {path}: {error.strerror}") from None
+    opened, earlier = Journal.resume(args.resume, machine, settings)
+    wanted = set(cases)
+    for result in earlier:
+        if compare.case_of(result) not in wanted:
+            opened.close()
+            raise ValueError(f"cannot resume {args.resume}: it holds {result.strategy} ×{result.workers} "
+                             f"{describe(result.rows, result.cols)} {result.workload}, which this command does "
+                             f"not ask for; give the options of the run it continues")
+    # A cell that failed to run (not one that ran and did not verify) is tried again.
+    return opened, {compare.case_of(r): r for r in earlier if not r.error}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     names = args.strategy or compare.available_strategies()
     workers = args.workers or sorted({1, 2, os.cpu_count() or 1})
     cases = compare.grid(names, workers, args.size or [parse_size(DEFAULT_SIZE)],
                          args.workload or ["random"], args.start_method or [DEFAULT_START_METHOD])
+    # Everything that can be refused is refused here, before a byte is allocated or a worker started.
     compare.check_cases(cases, args.block_rows, args.force)
-
+    if args.budget is None:
+        args.budget = round(max(MIN_BUDGET, TOTAL_BUDGET / len(cases)), 1)
+    _check_outputs((args.json, "--json"), (args.csv, "--csv"), (args.plot, "--plot"))
+    machine = sysinfo.machine()
+    opened, results = _open_journal(args, cases, machine)
     err = _err_console()
     quiet_stdout = args.json == "-" or args.csv == "-"
+    err.print(f"each finished cell is saved as it lands in {opened.path}"
+              + (f" ({len(results)} of {len(cases)} cells already there)" if args.resume else ""), soft_wrap=True)
     before = noise.check()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("starting", total=len(cases))
+    stop: BaseException | None = None
+    with opened, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("starting", total=len(cases) - len(results))
 
         def on_round(case: compare.Case, n: int) -> None:
             where = f" {case.start_method}" if case.start_method else ""
             progress.update(task, description=f"{case.strategy}{where} ×{case.workers} "
                                               f"{describe(case.rows, case.cols)} {case.workload}: round {n}")
 
-        results = compare.run_grid(cases, args.seed, args.repeat, args.budget, args.block_rows, args.force,
-                                   on_result=lambda case, result: progress.advance(task), on_round=on_round)
-    after = noise.check()
+        def on_result(case: compare.Case, result: RunResult) -> None:
+            opened.add(result)
+            results[case] = result
+            progress.advance(task)
+            if result.error:
+                err.print(escape(f"shmbench: cell failed, the comparison goes on: {case.strategy} ×{case.workers}: "
+                                 + "; ".join(result.problems)), soft_wrap=True)
+
+        try:
+            compare.run_grid(cases, args.seed, args.repeat, args.budget, args.block_rows, args.force,
+                             on_result=on_result, on_round=on_round, skip=set(results), fail_fast=args.fail_fast,
+                             digest=args.digest)
+        except (KeyboardInterrupt, Exception) as error:  # what was measured is written all the same
+            stop = error
+    after = None if stop else noise.check()
     for when, reading in (("before", before), ("after", after)):
-        line = noise.warning(reading, when)
+        line = noise.warning(reading, when) if reading else None
         if line:
             err.print(f"shmbench: warning: {line}")
 
-    records = compare.records(results)
-    if not quiet_stdout:
+    finished = [results[case] for case in cases if case in results]
+    records = compare.records(finished)
+    if records and not quiet_stdout:
         report.print_table(records, _console())
     if args.json:
-        machine = sysinfo.machine() | {"single_core_fill_gbps": sysinfo.fill_bandwidth(),
-                                       "noise_before": before, "noise_after": after}
-        report.write_json(args.json, report.document(machine, records))
+        report.write_json(args.json, report.document(
+            machine | {"single_core_fill_gbps": sysinfo.fill_bandwidth(), "noise_before": before,
+                       "noise_after": after, "journal": opened.path}, records))
     if args.csv:
         report.write_csv(args.csv, records)
-    if args.plot:
+    if args.plot and records:
         report.plot(args.plot, records)
         err.print(f"plot written to {args.plot}")
-    failed = [r for r in results if not r.verified]
-    for r in failed:
-        err.print(f"shmbench: {r.strategy} ({r.start_method}, {r.workers} workers) did not verify: "
-                  + "; ".join(r.problems))
-    return EXIT_FAILED if failed else 0
+    for r in finished:
+        if not r.verified and not r.error:
+            err.print(escape(f"shmbench: {r.strategy} ({r.start_method}, {r.workers} workers) did not verify: "
+                             + "; ".join(r.problems)), soft_wrap=True)
+    if stop is not None:
+        missing = len(cases) - len(finished)
+        err.print(escape(f"shmbench: {missing} of {len(cases)} cells not measured; the rest are in {opened.path}; "
+                         f"finish with the same command and --resume {opened.path}"), soft_wrap=True)
+        raise stop
+    return EXIT_FAILED if any(not r.verified for r in finished) else 0
 
 
 # ---- demo ----------------------------------------------------------------------------------------
@@ -231,6 +291,7 @@ def cmd_memory(args: argparse.Namespace) -> int:
 # ---- report --------------------------------------------------------------------------------------
 
 def cmd_report(args: argparse.Namespace) -> int:
+    _check_outputs((args.html, "--html"), (args.output, "--output"))
     if args.html:
         from .report.html import write
 
@@ -243,7 +304,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:
-        with open(args.output, "w") as stream:
+        with atomic(args.output) as stream:
             stream.write(text)
         _err_console().print(f"report written to {args.output}")
     return 0
@@ -335,13 +396,19 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--repeat", type=_non_negative, default=DEFAULT_REPEAT,
                      help=f"at least this many warm passes per cell, each paired with serial's and the "
                           f"yardstick's (default {DEFAULT_REPEAT}; 0: the cold pass alone)")
-    run.add_argument("--budget", type=_seconds, default=DEFAULT_BUDGET, metavar="SECONDS",
+    run.add_argument("--budget", type=_seconds, metavar="SECONDS",
                      help=f"after --repeat, more rounds until every figure is within ±3%%, for at most "
-                          f"this long per cell (default {DEFAULT_BUDGET:g})")
+                          f"this long per cell (default {TOTAL_BUDGET:g} s shared among the cells, at least "
+                          f"{MIN_BUDGET:g} s each)")
     run.add_argument("--block-rows", type=_count, help="rows per block (default: about 8 MiB blocks)")
     run.add_argument("--json", metavar="PATH", help="write results as JSON ('-' for stdout)")
     run.add_argument("--csv", metavar="PATH", help="write results as CSV ('-' for stdout)")
     run.add_argument("--plot", metavar="PATH.png", help="write a PNG plot of time and memory")
+    run.add_argument("--digest", action="store_true", help="put the sha256 of each cell's output in its record")
+    run.add_argument("--resume", metavar="JOURNAL",
+                     help="finish an interrupted comparison: run only the cells its journal does not hold")
+    run.add_argument("--fail-fast", action="store_true",
+                     help="stop at the first cell that fails (default: record it and go on)")
     run.add_argument("--force", action="store_true", help="run even where the memory preflight refuses")
     run.set_defaults(handler=cmd_run)
 
@@ -386,9 +453,20 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler, ``kill``): handled as an interrupt, reported with exit 143."""
+
+
+_terminated = False
+
+
 def _terminate(signum, frame):
-    # Turn SIGTERM into an exception, so every finally block stops workers and frees segments.
-    raise KeyboardInterrupt
+    # Turn SIGTERM into an exception, so every finally block stops workers and frees segments;
+    # a second one while they do must not cut the clean-up short.
+    global _terminated
+    _terminated = True
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -411,9 +489,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader of our output went away (e.g. `| head`); say nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        err.print("shmbench: interrupted; workers stopped and shared memory released")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated) or _terminated  # a library may raise its own interrupt
+        err.print(f"shmbench: interrupted by {'SIGTERM' if terminated else 'SIGINT'}; workers stopped and shared "
+                  "memory released")
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
 from ._system import memory, preflight
@@ -17,7 +18,7 @@ from ._system.pages import unforked_array
 from .paired import Yardstick, interleave, yardstick_bytes
 from .plan import Plan
 from .result import RunResult
-from .runner import Driver, processes, result_of
+from .runner import Driver, output_digest, processes, result_of
 from .stats import Estimate, median_ci, paired_ratios
 from .strategies import REGISTRY, create, get
 
@@ -81,33 +82,86 @@ def check_cases(cases: Iterable[Case], block_rows: int | None = None, force: boo
 def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: float = 10.0,
              block_rows: int | None = None, force: bool = False,
              on_result: Callable[[Case, RunResult], None] | None = None,
-             on_round: Callable[[Case, int], None] | None = None) -> list[RunResult]:
-    """Measure every cell: at least ``repeat`` paired rounds, more until its figures settle or
-    ``budget`` seconds have gone. Cells of one size and workload share serial's live fill."""
+             on_round: Callable[[Case, int], None] | None = None, *, skip: Collection[Case] = (),
+             fail_fast: bool = False, digest: bool = False) -> list[RunResult]:
+    """Measure every cell but those in ``skip``: at least ``repeat`` paired rounds, more until its
+    figures settle or ``budget`` seconds have gone. Cells of one size and workload share serial's
+    live fill. A cell that fails (a worker dies, a runtime does not start) gives a failed result
+    and the next cell runs, unless ``fail_fast``; ``on_result`` hears of each result as it lands."""
     results = []
+
+    def done(case: Case, result: RunResult) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(case, result)
+
     by_group = itertools.groupby(cases, key=lambda c: (c.rows, c.cols, c.workload))
     for (rows, cols, workload), group in by_group:
+        todo = [case for case in group if case not in skip]
+        if not todo:
+            continue
         plan = Plan(rows, cols, seed, block_rows)
         serial_samples: list = []
-        reference = create("serial", plan, 1, workload)
-        reference.allocator = unforked_array  # fork-started cells must not inherit it
-        serial = Driver(reference, after_phase=lambda _: serial_samples.append(memory.snapshot(processes(serial.strategy))))
-        with serial:
-            serial.open()
-            serial_problems = serial.first_pass()
-            for case in group:
+        with ExitStack() as stack:
+            try:
+                serial = stack.enter_context(_reference(plan, workload, serial_samples))
+                serial_problems = serial.first_pass()
+            except Exception as error:
+                if fail_fast:
+                    raise
+                for case in todo:
+                    done(case, failed(case, plan, f"serial's reference fill failed: {one_line(error)}", error))
+                continue
+            for case in todo:
                 tick = (lambda n, case=case: on_round(case, n)) if on_round else None
-                if case.strategy == "serial":
-                    result = _measure(serial, None, case, repeat, budget, serial_samples, serial_problems, tick)
-                else:
-                    result = _run_cell(case, plan, serial, repeat, budget, tick)
-                results.append(result)
-                if on_result is not None:
-                    on_result(case, result)
+                try:
+                    if case.strategy == "serial":
+                        result = _measure(serial, None, case, repeat, budget, serial_samples, serial_problems, tick,
+                                          digest)
+                    else:
+                        result = _run_cell(case, plan, serial, repeat, budget, tick, digest)
+                except Exception as error:
+                    if fail_fast:
+                        raise
+                    result = failed(case, plan, one_line(error), error)
+                done(case, result)
     return results
 
 
-def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float, tick) -> RunResult:
+def _reference(plan: Plan, workload: str, samples: list) -> Driver:
+    """Serial's fill of ``plan``, opened: the reference every cell of the group is paired with."""
+    reference = create("serial", plan, 1, workload)
+    reference.allocator = unforked_array  # fork-started cells must not inherit it
+    driver = Driver(reference, after_phase=lambda _: samples.append(memory.snapshot(processes(reference))))
+    try:
+        driver.open()
+    except BaseException:
+        driver.close()
+        raise
+    return driver
+
+
+def one_line(error: BaseException) -> str:
+    """An error as the one line a table shows: its first line, or its type when it has none."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def failed(case: Case, plan: Plan, reason: str, error: BaseException | None = None) -> RunResult:
+    """The record of a cell that could not be measured; ``problems`` keeps the whole message."""
+    detail = str(error).strip() if error is not None else ""
+    return RunResult(strategy=case.strategy, workload=case.workload, rows=case.rows, cols=case.cols,
+                     workers=case.workers, start_method=case.start_method, launcher=get(case.strategy).traits.launcher,
+                     n_blocks=plan.n_blocks, block_rows=plan.block_rows, seed=plan.seed, phases={},
+                     total_seconds=0.0, pids=[], verified=False, problems=[detail or reason], error=reason)
+
+
+def case_of(result: RunResult) -> Case:
+    """The cell a result measured (a journal's records back into cells)."""
+    return Case(result.strategy, result.start_method, result.workers, result.rows, result.cols, result.workload)
+
+
+def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float, tick, digest: bool) -> RunResult:
     samples: list = []
     instance = create(case.strategy, plan, case.workers, case.workload, case.start_method)
 
@@ -121,28 +175,32 @@ def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float
     with driver:
         driver.open()
         problems = driver.first_pass()
-        return _measure(driver, serial, case, repeat, budget, samples, problems, tick)
+        return _measure(driver, serial, case, repeat, budget, samples, problems, tick, digest)
 
 
 def _measure(driver: Driver, serial: Driver | None, case: Case, repeat: int, budget: float, samples: list,
-             problems: list[str], tick) -> RunResult:
+             problems: list[str], tick, digest: bool) -> RunResult:
     pids = list(driver.strategy.worker_ids)
     yardstick = Yardstick(driver.strategy.plan.nbytes, case.workers, case.workload)
     try:
         rounds = interleave(driver, serial, yardstick, repeat, budget, on_round=tick) if repeat else None
     finally:
         yardstick.close()
+    sha = output_digest(driver.strategy) if digest else None
     if rounds is None:
-        return result_of(driver, pids, problems, [], samples)
+        return result_of(driver, pids, problems, [], samples, digest=sha)
     reference = {"serial": rounds.serial, "yardstick": rounds.yardstick, "yardstick_threads": case.workers,
                  "yardstick_kind": yardstick.kind,
                  "yardstick_bytes": yardstick_bytes(driver.strategy.plan.nbytes)}
     return result_of(driver, pids, problems or rounds.problems, rounds.cell, samples, reference=reference,
-                     settled=rounds.settled)
+                     settled=rounds.settled, digest=sha)
 
 
-def steady_seconds(result: RunResult) -> float:
-    """The figure to compare: the warm median where there were repeats, else the cold pass."""
+def steady_seconds(result: RunResult) -> float | None:
+    """The figure to compare: the warm median where there were repeats, else the cold pass; None
+    for a cell that failed."""
+    if result.error:
+        return None
     return result.warm_median if result.warm_passes else result.cold_seconds
 
 
@@ -158,8 +216,9 @@ def speedup(result: RunResult, baseline: RunResult | None) -> Estimate | None:
     ref = (result.reference or {}).get("serial") or []
     if ref and len(ref) == len(result.warm_passes):
         return median_ci(paired_ratios(ref, result.warm_passes))
-    if baseline is not None and steady_seconds(result) > 0:  # two separate runs: no interval
-        value = steady_seconds(baseline) / steady_seconds(result)
+    mine, theirs = steady_seconds(result), baseline and steady_seconds(baseline)
+    if mine and theirs:  # two separate runs: no interval
+        value = theirs / mine
         return Estimate(value, value, value, 1)
     return None
 
@@ -177,9 +236,13 @@ def record(result: RunResult, baseline: RunResult | None, cores: int | None = No
     if fast is not None and fast.median > running * (1 + PLAUSIBLE_SLACK):
         disturbed = (f"speed-up {fast.median:.2f} is more than the {running} worker(s) that can run at once "
                      f"allow: the machine was slower during serial's passes")
-    stable = bool(warm is not None and warm.within(STABLE_SPREAD) and disturbed is None
-                  and (fast is None or fast.within(STABLE_SPREAD) or result.strategy == "serial"))
+    # A record's figure is its speed-up, paired pass by pass, so a slow spell of the machine cancels
+    # in it; the warm time's own interval widens with such a spell and is shown beside it. Serial,
+    # and a record without serial's passes, stand on the warm time.
+    headline = fast if fast is not None and result.strategy != "serial" and fast.has_interval else warm
+    stable = bool(headline is not None and headline.within(STABLE_SPREAD) and disturbed is None)
     out.update(
+        cold_seconds=None if result.error else result.cold_seconds,
         steady_seconds=seconds,
         warm_seconds=warm.median if warm else None,
         warm_ci=warm.as_list() if warm and warm.has_interval else None,
@@ -192,7 +255,7 @@ def record(result: RunResult, baseline: RunResult | None, cores: int | None = No
         over_yardstick_ci=over.as_list() if over and over.has_interval else None,
         stable=stable,
         disturbed=disturbed,
-        gbps=result.nbytes / seconds / 1e9 if seconds > 0 else None,
+        gbps=result.nbytes / seconds / 1e9 if seconds else None,
         pss_multiple=(result.peak_total_pss_bytes / result.nbytes if result.peak_total_pss_bytes else None),
     )
     return out

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from .plan import ITEMSIZE
 
@@ -51,6 +51,8 @@ class RunResult:
     reference: dict | None = None
     #: Whether every figure's interval closed within the target before the time budget ran out.
     settled: bool | None = None
+    #: Why the cell failed (a worker died, a runtime did not start): one line; None when it ran.
+    error: str | None = None
 
     @property
     def nbytes(self) -> int:
@@ -59,11 +61,17 @@ class RunResult:
     @property
     def cold_seconds(self) -> float:
         """The first pass with workers started but never used: prefault, fill and collect."""
-        return self.phases["touch"] + self.phases["fill"] + self.phases["collect"]
+        return sum(self.phases.get(name, 0.0) for name in ("touch", "fill", "collect"))
 
     @property
     def warm_median(self) -> float | None:
         return statistics.median(self.warm_passes) if self.warm_passes else None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunResult:
+        """A result from its ``as_dict`` (a journal line); derived keys are left out."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
     def as_dict(self) -> dict:
         out = asdict(self)

@@ -73,12 +73,19 @@ def machine() -> dict:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "numpy": np.__version__,
+        "shmbench": _own_version(),
         "start_method_default": DEFAULT_START_METHOD,
         # The first method listed is the interpreter's default (asking get_start_method would fix it).
         "interpreter_start_method_default": mp.get_start_method(allow_none=True) or mp.get_all_start_methods()[0],
         "blas": blas(),
         **contenders(),
     }
+
+
+def _own_version() -> str:
+    from .. import __version__
+
+    return __version__
 
 
 def contenders() -> dict:

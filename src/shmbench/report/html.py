@@ -15,6 +15,7 @@ from html import escape
 from pathlib import Path
 
 from . import output as report
+from .._system.outputs import atomic
 from ..sizes import describe
 
 _CSS = """
@@ -74,10 +75,9 @@ def from_run(doc: dict) -> str:
     records = doc["results"]
     rows = []
     for r in records:
-        ok = "<span class=\"good\">yes</span>" if r["verified"] else (
-            "<span class=\"bad\">no: " + escape("; ".join(r["problems"])) + "</span>")
+        ok = f"<span class=\"{'good' if r['verified'] else 'bad'}\">{escape(report.verdict(r))}</span>"
         rows.append([escape(r["strategy"]), escape(report.how(r)), str(r["workers"]),
-                     escape(describe(r["rows"], r["cols"])), escape(r["workload"]), f"{r['cold_seconds']:.3f}",
+                     escape(describe(r["rows"], r["cols"])), escape(r["workload"]), _fmt(r["cold_seconds"], ".3f"),
                      escape(report.pm(r["warm_seconds"], r.get("warm_ci"))), str(r.get("passes", "–")),
                      escape(report.speedup_text(r)), _fmt(r["gbps"], ".2f"), _fmt(r["pss_multiple"], ".2f"), ok])
     body = [f"<h1>shmbench results</h1><p>{escape(str(doc.get('created', '')))}</p>",
@@ -175,4 +175,5 @@ def from_asv(results_dir: str | Path, threshold: float = 0.05) -> str:
 def write(source: str, output: str) -> None:
     """Write the page for ``source``: a run's JSON file or an asv results directory."""
     page = from_asv(source) if Path(source).is_dir() else from_run(report.read_json(source))
-    Path(output).write_text(page)
+    with atomic(output) as stream:
+        stream.write(page)

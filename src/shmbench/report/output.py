@@ -5,13 +5,15 @@ import csv
 import json
 import sys
 from datetime import datetime, timezone
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import IO
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .._system.outputs import atomic
 from ..sizes import describe
 
 #: Bumped whenever a field changes meaning or goes away; new fields may appear at any time.
@@ -54,6 +56,18 @@ def speedup_text(r: dict, fmt: str = ".2f") -> str:
     return text
 
 
+def verdict(r: dict) -> str:
+    """The verified column: yes, NO with the problems found, or FAILED with why the cell did not run."""
+    if r.get("error"):
+        return f"FAILED: {r['error']}"
+    return "yes" if r["verified"] else "NO: " + "; ".join(r["problems"])
+
+
+def measured(records: Sequence[dict]) -> list[dict]:
+    """The records that have figures (a failed cell has none)."""
+    return [r for r in records if r.get("steady_seconds") is not None]
+
+
 def table(records: Sequence[dict], title: str | None = None) -> Table:
     out = Table(title=title, title_justify="left")
     for header, justify in (("strategy", "left"), ("start", "left"), ("workers", "right"),
@@ -63,10 +77,9 @@ def table(records: Sequence[dict], title: str | None = None) -> Table:
         out.add_column(header, justify=justify, overflow="fold")
     for r in records:
         out.add_row(r["strategy"], how(r), str(r["workers"]), describe(r["rows"], r["cols"]),
-                    r["workload"], f"{r['cold_seconds']:.3f}", pm(r["warm_seconds"], r.get("warm_ci")),
+                    r["workload"], _num(r["cold_seconds"], ".3f"), pm(r["warm_seconds"], r.get("warm_ci")),
                     str(r.get("passes", len(r.get("warm_passes", [])))), speedup_text(r),
-                    _num(r["gbps"], ".2f"), _num(r["pss_multiple"], ".2f"),
-                    "yes" if r["verified"] else escape("NO: " + "; ".join(r["problems"])))
+                    _num(r["gbps"], ".2f"), _num(r["pss_multiple"], ".2f"), escape(verdict(r)))
     notes = [f"{r['strategy']} ×{r['workers']}: {r['disturbed']}" for r in records if r.get("disturbed")]
     if notes:
         out.caption = escape("disturbed: " + "; ".join(notes))
@@ -140,13 +153,14 @@ def markdown(doc: dict) -> str:
                 pm(r["warm_seconds"], r.get("warm_ci")), speedup_text(r), _num(_efficiency(r, cores), ".0%"),
                 _num(gbps, ".2f"), _num(gbps / yardstick if gbps and yardstick else None, ".0%"),
                 _num(r["pss_multiple"], ".2f"),
-                "yes |" if r["verified"] else "no: " + "; ".join(r["problems"]).replace("|", "/") + " |"]))
+                verdict(r).replace("|", "/") + " |"]))
         lines += ["", *_reference_line(group), ""]
     return "\n".join(lines)
 
 
 def _reference_line(group: Sequence[dict]) -> list[str]:
     """How far the best verified strategy is from the book's recipe, where both ran."""
+    group = measured(group)
     book = [r for r in group if r["strategy"] == "book"]
     best = [r for r in group if r["strategy"] not in ("book", "serial") and r["verified"]]
     if not book or not best:
@@ -159,32 +173,30 @@ def _reference_line(group: Sequence[dict]) -> list[str]:
             f"faster."]
 
 
-def _open(path: str) -> IO[str]:
-    return sys.stdout if path == "-" else open(path, "w", newline="")
+@contextmanager
+def _output(path: str) -> Iterator[IO[str]]:
+    """Standard output for ``-``; otherwise a file that appears whole or not at all."""
+    if path == "-":
+        yield sys.stdout
+    else:
+        with atomic(path) as stream:
+            yield stream
 
 
 def write_json(path: str, doc: dict) -> None:
-    stream = _open(path)
-    try:
+    with _output(path) as stream:
         json.dump(doc, stream, indent=2)
         stream.write("\n")
-    finally:
-        if stream is not sys.stdout:
-            stream.close()
 
 
 def write_csv(path: str, records: Sequence[dict]) -> None:
-    stream = _open(path)
-    try:
+    with _output(path) as stream:
         writer = csv.DictWriter(stream, CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         for r in records:
             warm, fast = r.get("warm_ci") or [None, None], r.get("speedup_ci") or [None, None]
             writer.writerow(r | {"warm_low": warm[0], "warm_high": warm[1], "speedup_low": fast[0],
                                  "speedup_high": fast[1]})
-    finally:
-        if stream is not sys.stdout:
-            stream.close()
 
 
 def _pyplot():
@@ -200,14 +212,18 @@ def plot(path: str, records: Sequence[dict]) -> None:
     """Write the scaling and memory figure as a PNG."""
     plt = _pyplot()
     fig = scaling_figure(records)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with atomic(path, "wb") as stream:
+            fig.savefig(stream, dpi=110, format="png")
+    finally:
+        plt.close(fig)
 
 
 def scaling_figure(records: Sequence[dict]):
     """Time against workers per strategy, with the ideal line, one panel per size and workload; and
     peak memory per strategy as a multiple of the matrix."""
     plt = _pyplot()
+    records = measured(records)
     panels = list(dict.fromkeys((r["rows"], r["cols"], r["workload"]) for r in records))
     fig, axes = plt.subplots(2, len(panels), figsize=(5.5 * len(panels), 8.5), squeeze=False)
     for column, (rows, cols, workload) in enumerate(panels):
@@ -265,6 +281,7 @@ def scaling_figure(records: Sequence[dict]):
 def phases_figure(records: Sequence[dict]):
     """The first pass's phases per run, stacked: where the time of a one-shot run goes."""
     plt = _pyplot()
+    records = measured(records)
     names = ("allocate", "start", "prepare", "touch", "fill", "collect", "verify", "close")
     labels = [f"{r['strategy']} ({r['workers']}w, {r['workload']}, {describe(r['rows'], r['cols'])})" for r in records]
     fig, ax = plt.subplots(figsize=(10, 1.2 + 0.42 * len(records)))
