@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -42,3 +43,26 @@ def test_publish_lists_every_benchmark_with_its_parameters(asv_recorded):
     assert (tmp / "html" / "index.html").exists()
     graphs = list((tmp / "html" / "graphs").rglob("bench_fill.Fill.time_fill.json"))
     assert graphs and json.loads(graphs[0].read_text())
+
+
+def test_asv_report_opens_with_what_moved_between_the_last_two_commits(asv_recorded, tmp_path):
+    from shmbench.report.html import from_asv
+
+    tmp, done = asv_recorded
+    results = tmp_path / "results"
+    shutil.copytree(tmp / "results", results)
+    (first,) = [p for p in results.rglob("*.json") if p.name not in ("benchmarks.json", "machine.json")]
+    data = json.loads(first.read_text())
+    assert "No cell moved" not in from_asv(results) and "Only one commit" in from_asv(results)
+    # A next commit on which one cell of time_fill takes twice as long.
+    column = data["result_columns"].index("result")
+    cells = data["results"]["bench_fill.Fill.time_fill"][column]
+    index = next(i for i, v in enumerate(cells) if isinstance(v, float) and v == v)
+    cells[index] *= 2
+    data["commit_hash"], data["date"] = "f" * 40, data["date"] + 60_000
+    (first.parent / ("f" * 8 + "-" + first.name.split("-", 1)[1])).write_text(json.dumps(data))
+    page = from_asv(results)
+    gate = page[page.index('id="gate"'):page.index("</section>", page.index('id="gate"'))]
+    assert gate.count("<tr>") == 2  # the header and the one cell that moved
+    assert "bench_fill.Fill.time_fill" in gate and "2.000×" in gate and "slower" in gate
+    assert page.index('id="gate"') < page.index('class="benchmark"')

@@ -146,6 +146,12 @@ def test_run_report_renders_alone_with_every_table_and_plot(browser, run_json, t
     assert watched.requests == [watched.allowed], watched.requests  # the file itself, nothing else
     assert watched.outside == [] and watched.errors == []
     assert page.locator("table.machine").count() == 1
+    # The answer comes first, and names strategies the table shows verified.
+    assert page.locator("#answer").bounding_box()["y"] < page.locator("table.comparison").bounding_box()["y"]
+    verified = {row.locator("td").first.inner_text() for row in page.locator("table.comparison tbody tr").all()
+                if row.locator("td").last.inner_text() == "yes"}
+    named = set(page.locator("#answer li code").all_inner_texts())
+    assert named and named <= verified | {"pickled", "book"}, (named, verified)
     rows = page.locator("table.comparison tbody tr")
     assert rows.count() == len(json.loads(run_json.read_text())["results"]) == 5
     for figure in ("scaling", "phases"):
@@ -168,4 +174,5 @@ def test_asv_results_report_renders_alone_with_history(browser, asv_recorded, tm
     for name in BENCHMARKS:
         assert any(h.startswith(name) for h in headings), name
     assert page.locator("figure.history svg").count() == len(BENCHMARKS)
+    assert page.locator("#gate").bounding_box()["y"] < page.locator("h2.benchmark").first.bounding_box()["y"]
     assert page.locator("table.history-table tbody tr").count() > 50

@@ -20,6 +20,7 @@ from .result import RunResult
 from .plan import Plan
 from .runner import Driver, processes
 from ._system.preflight import PreflightError
+from .report.answer import answers
 from .report.publish import PublishError
 from .sizes import describe, parse_size
 from .strategies import REGISTRY, create
@@ -33,7 +34,7 @@ DEFAULT_REPEAT = 8
 #: Without --budget, a comparison may spend this long on extra rounds, shared among its cells,
 #: but never less than MIN_BUDGET per cell: a few cells get the rounds a noisy machine needs (a
 #: core lost for a pass now and then), the README's whole grid still ends in minutes.
-TOTAL_BUDGET, MIN_BUDGET = 150.0, 10.0
+TOTAL_BUDGET, MIN_BUDGET = 240.0, 10.0
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 
 
@@ -180,7 +181,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     finished = [results[case] for case in cases if case in results]
     records = compare.records(finished)
     if records and not quiet_stdout:
-        report.print_table(records, _console())
+        out = _console()
+        report.print_table(records, out)
+        for found in answers(records):
+            out.print(escape(f"{found.title}: {' '.join(found.sentences)}"), soft_wrap=not out.is_terminal)
     if args.json:
         report.write_json(args.json, report.document(
             machine | {"single_core_fill_gbps": sysinfo.fill_bandwidth(), "noise_before": before,
@@ -188,7 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.csv:
         report.write_csv(args.csv, records)
     if args.plot and records:
-        report.plot(args.plot, records)
+        report.plot(args.plot, records, compare.usable_cores())
         err.print(f"plot written to {args.plot}")
     for r in finished:
         if not r.verified and not r.error:

@@ -10,10 +10,12 @@ import io
 import itertools
 import json
 import math
+import re
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
+from . import answer, plots
 from . import output as report
 from .._system.outputs import atomic
 from ..sizes import describe
@@ -25,12 +27,14 @@ table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 .bad { color: #b00020; font-weight: 600; } .good { color: #1b6e20; }
+#answer { background: #f6f8fa; border: 1px solid #d0d7de; padding: 0.2em 1.2em 0.6em; border-radius: 6px; }
+#answer li { margin: 0.5em 0; } code { font-size: 0.95em; background: #eef; padding: 0 0.2em; }
 figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
 """
 
 
 def _svg(fig) -> str:
-    plt = report._pyplot()
+    plt = plots.pyplot()
     buffer = io.StringIO()
     with plt.rc_context({"svg.fonttype": "path"}):
         fig.savefig(buffer, format="svg")
@@ -81,22 +85,37 @@ def from_run(doc: dict) -> str:
                      escape(report.pm(r["warm_seconds"], r.get("warm_ci"))), str(r.get("passes", "–")),
                      escape(report.speedup_text(r)), _fmt(r["gbps"], ".2f"), _fmt(r["pss_multiple"], ".2f"), ok])
     body = [f"<h1>shmbench results</h1><p>{escape(str(doc.get('created', '')))}</p>",
-            "<h2>Machine</h2>", _machine(doc["machine"]),
+            _answer_section(records),
             "<h2>Comparison</h2>",
             _table(["strategy", "start", "workers", "size", "workload", "cold s", "warm s (95% CI)", "passes",
                     "speed-up (95% CI)", "GB/s", "PSS × matrix", "verified"], rows, left=1, cls="comparison"),
             "<h2>Scaling and memory</h2>",
-            f"<figure class=\"scaling\">{_svg(report.scaling_figure(records))}"
-            "<figcaption>Warm time against workers, with the ideal line (serial ÷ workers); below, the peak PSS "
-            "of all processes as a multiple of the matrix.</figcaption></figure>",
+            f"<figure class=\"scaling\">{_svg(plots.scaling_figure(records, doc['machine'].get('usable_cores')))}"
+            "<figcaption>Speed-up over serial per strategy (paired, with its 95% interval; hatched: not stable), "
+            "one panel per workload, size and worker count, with the ideal (the workers that can run at once); "
+            "below, the peak PSS of all processes as a multiple of the matrix.</figcaption></figure>",
             "<h2>Phases</h2>",
-            f"<figure class=\"phases\">{_svg(report.phases_figure(records))}"
-            "<figcaption>Where the first pass's time goes, phase by phase.</figcaption></figure>"]
+            f"<figure class=\"phases\">{_svg(plots.phases_figure(records))}"
+            "<figcaption>Where a one-shot run's time goes: the first pass, phase by phase.</figcaption></figure>",
+            "<h2>Machine</h2>", _machine(doc["machine"])]
     return _page("shmbench results", body)
 
 
+def _inline(text: str) -> str:
+    """Escaped text with markdown's `code` spans as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+
+
+def _answer_section(records: list[dict]) -> str:
+    items = [f"<li><strong>{escape(a.title)}.</strong> {_inline(' '.join(a.sentences))}</li>"
+             for a in answer.answers(records)]
+    return ("<section id=\"answer\"><h2>The answer</h2><p>Computed from the figures below: ranked by the "
+            "speed-up over serial (paired, with its 95% interval); overlapping intervals tie.</p><ul>"
+            + "".join(items) + "</ul></section>")
+
+
 def _history_figure(name: str, series: dict[str, list[tuple[int, float]]], unit: str, commits: list[str]):
-    plt = report._pyplot()
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(10, 3.2))
     ax.set_xticks(range(len(commits)), [c[:8] for c in commits], fontsize="x-small")
     for label, points in series.items():
@@ -129,10 +148,11 @@ def from_asv(results_dir: str | Path, threshold: float = 0.05) -> str:
     machines = sorted({json.dumps(json.loads((p / 'machine.json').read_text()), sort_keys=True)
                        for p in results_dir.iterdir() if (p / "machine.json").is_file()})
     commits = list(dict.fromkeys(r.commit_hash for r in runs))
-    body = [f"<h1>shmbench: asv results</h1>",
+    body = ["<h1>shmbench: asv results</h1>",
             f"<p>{len(commits)} commit(s), {len(benchmarks)} benchmarks; regressions are upward steps "
             f"of more than {threshold:.0%} found by asv's step detection. Written "
             f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}.</p>",
+            _gate_section(runs, benchmarks),
             "<h2>Machine</h2>", *(_machine(json.loads(m)) for m in machines)]
     for name in sorted(benchmarks):
         meta = benchmarks[name]
@@ -170,6 +190,72 @@ def from_asv(results_dir: str | Path, threshold: float = 0.05) -> str:
         body.append(_table(["parameters", "commits", "latest", "previous", "change", ""], rows, left=1,
                            cls="history-table") if rows else "<p>No results (every cell skipped).</p>")
     return _page("shmbench asv results", body)
+
+
+def _moved(previous: float, latest: float, previous_stats, latest_stats, factor: float) -> str | None:
+    """"slower"/"faster" when the gate (``asv continuous -f factor``) would call the change so."""
+    try:  # asv's own decision, statistics included, so the page agrees with the gate
+        from asv.commands.compare import _is_result_better as better
+    except ImportError:  # another asv: the factor alone
+        def better(a, b, a_ss, b_ss, factor):
+            return a < b / factor
+    if better(previous, latest, previous_stats, latest_stats, factor):
+        return "slower"
+    if better(latest, previous, latest_stats, previous_stats, factor):
+        return "faster"
+    return None
+
+
+def _with_interval(value: float, stats: dict | None) -> str:
+    if stats and stats.get("ci_99_a") is not None and stats.get("ci_99_b") is not None:
+        return f"{value:.4g} [{stats['ci_99_a']:.4g}–{stats['ci_99_b']:.4g}]"
+    return f"{value:.4g}"
+
+
+def _gate_section(runs: list, benchmarks: dict, factor: float | None = None) -> str:
+    """The gate's view first: the cells that moved beyond its factor between the last two commits
+    measured on the same machine and environment, with their 99% intervals."""
+    from ..gate import FACTOR
+
+    factor = factor or FACTOR
+    latest_run = runs[-1]
+    same = [r for r in runs if r.env_name == latest_run.env_name
+            and r.params.get("machine") == latest_run.params.get("machine")]
+    by_commit = {r.commit_hash: r for r in same}  # the newest run of each commit
+    if len(by_commit) < 2:
+        return ("<section id=\"gate\"><h2>Between the last two commits</h2><p>Only one commit is recorded on this "
+                "machine: nothing to compare yet.</p></section>")
+    (old_hash, old), (new_hash, new) = list(by_commit.items())[-2:]
+    rows = []
+    for name in sorted(benchmarks):
+        if name not in old.get_all_result_keys() or name not in new.get_all_result_keys():
+            continue
+        meta = benchmarks[name]
+        params = meta.get("params") or []
+        combos = list(itertools.product(*params)) if params else [()]
+        columns = []
+        for run in (old, new):
+            values = run.get_result_value(name, params)
+            columns.append((values if isinstance(values, list) else [values],
+                            run.get_result_stats(name, params) or [None] * len(combos),
+                            run.get_result_samples(name, params) or [None] * len(combos)))
+        for index, combo in enumerate(combos):
+            (a, a_stats, a_samples), (b, b_stats, b_samples) = ((c[0][index], c[1][index], c[2][index]) for c in columns)
+            if a is None or b is None or any(isinstance(x, float) and math.isnan(x) for x in (a, b)) or not a:
+                continue
+            verdict = _moved(a, b, (a_stats, a_samples), (b_stats, b_samples), factor)
+            if verdict:
+                label = ", ".join(f"{n}={v}" for n, v in zip(meta.get("param_names", []), combo)) or "–"
+                rows.append([escape(name), escape(label), escape(_with_interval(a, a_stats)),
+                             escape(_with_interval(b, b_stats)), f"{b / a:.3f}×",
+                             f"<span class=\"{'bad' if verdict == 'slower' else 'good'}\">{verdict}</span>"])
+    head = (f"<section id=\"gate\"><h2>Between the last two commits</h2><p>{escape(old_hash[:8])} → "
+            f"{escape(new_hash[:8])}: the cells the gate (factor {factor}, asv's statistics) calls changed, "
+            "with their 99% intervals.</p>")
+    if not rows:
+        return head + f"<p class=\"good\">No cell moved beyond the factor {factor}.</p></section>"
+    return head + _table(["benchmark", "parameters", "previous", "latest", "ratio", ""], rows, left=2,
+                         cls="gate-table") + "</section>"
 
 
 def write(source: str, output: str) -> None:

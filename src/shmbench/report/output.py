@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._system.outputs import atomic
+from . import answer, plots
 from ..sizes import describe
 
 #: Bumped whenever a field changes meaning or goes away; new fields may appear at any time.
@@ -127,6 +128,7 @@ def markdown(doc: dict) -> str:
     cores = machine.get("usable_cores") or machine.get("logical_cores") or 1
     yardstick = machine.get("single_core_fill_gbps")
     lines = [f"# shmbench results ({doc.get('created', 'undated')})", "",
+             *answer.markdown(records), "## The evidence", "",
              f"{machine.get('cpu_model')}, {cores} usable cores, "
              f"{(machine.get('ram_total_bytes') or 0) / 2**30:.1f} GiB RAM; Python {machine.get('python')}, "
              f"numpy {machine.get('numpy')}; single-core `ndarray.fill` "
@@ -140,7 +142,7 @@ def markdown(doc: dict) -> str:
              "fill bandwidth; memory is the peak PSS of all processes ÷ the matrix.", ""]
     for rows, cols, workload in dict.fromkeys((r["rows"], r["cols"], r["workload"]) for r in records):
         group = [r for r in records if (r["rows"], r["cols"], r["workload"]) == (rows, cols, workload)]
-        lines += [f"## {workload}, {describe(rows, cols)}", "",
+        lines += [f"### {workload}, {describe(rows, cols)}", "",
                   "| strategy | start | workers | allocate | start | touch | fill | collect | close | warm (95% CI) | "
                   "speed-up (95% CI) | efficiency | GB/s | ÷ 1-core fill | memory × | verified |",
                   "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
@@ -199,105 +201,15 @@ def write_csv(path: str, records: Sequence[dict]) -> None:
                                  "speedup_high": fast[1]})
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot(path: str, records: Sequence[dict]) -> None:
-    """Write the scaling and memory figure as a PNG."""
-    plt = _pyplot()
-    fig = scaling_figure(records)
+def plot(path: str, records: Sequence[dict], cores: int | None = None) -> None:
+    """Write the speed-up and memory figure as a PNG."""
+    plt = plots.pyplot()
+    fig = plots.scaling_figure(records, cores)
     try:
         with atomic(path, "wb") as stream:
             fig.savefig(stream, dpi=110, format="png")
     finally:
         plt.close(fig)
-
-
-def scaling_figure(records: Sequence[dict]):
-    """Time against workers per strategy, with the ideal line, one panel per size and workload; and
-    peak memory per strategy as a multiple of the matrix."""
-    plt = _pyplot()
-    records = measured(records)
-    panels = list(dict.fromkeys((r["rows"], r["cols"], r["workload"]) for r in records))
-    fig, axes = plt.subplots(2, len(panels), figsize=(5.5 * len(panels), 8.5), squeeze=False)
-    for column, (rows, cols, workload) in enumerate(panels):
-        mine = [r for r in records if (r["rows"], r["cols"], r["workload"]) == (rows, cols, workload)]
-        top, bottom = axes[0][column], axes[1][column]
-        top.set_title(f"{workload} fill, {describe(rows, cols)}")
-        counts = sorted({r["workers"] for r in mine})
-        serial = [r for r in mine if r["strategy"] == "serial"]
-        if serial and len(counts) > 1:
-            base = serial[0]["steady_seconds"]
-            top.plot(counts, [base / n for n in counts], "k--", label="ideal (serial / workers)")
-        keys = list(dict.fromkeys((r["strategy"], how(r)) for r in mine))
-        # Eleven strategies and more: tab10 would repeat a colour, so markers change too.
-        colours = plt.get_cmap("tab20").colors
-        for index, key in enumerate(keys):
-            series = sorted((r for r in mine if (r["strategy"], how(r)) == key), key=lambda r: r["workers"])
-            label = key[0] if key[1] == "–" else f"{key[0]} ({key[1]})"
-            xs = [r["workers"] for r in series]
-            if len(xs) == 1 and key[0] == "serial":
-                top.axhline(series[0]["steady_seconds"], color="grey", lw=1, label="serial")
-                continue
-            ys = [r["steady_seconds"] for r in series]
-            # Error bars: the 95% interval of each warm median, where the record has one.
-            errors = [[y - (r.get("warm_ci") or [y, y])[0] for y, r in zip(ys, series)],
-                      [(r.get("warm_ci") or [y, y])[1] - y for y, r in zip(ys, series)]]
-            top.errorbar(xs, ys, yerr=errors, fmt="-", marker="osD^v<>"[index % 7], capsize=3,
-                         color=colours[(2 * index) % 20 + (2 * index) // 20 % 2], label=label)
-        top.set_xlabel("workers")
-        top.set_ylabel("seconds (warm median; lower is better)")
-        top.set_xticks(counts)
-        times = [r["steady_seconds"] for r in mine]
-        if max(times) > 10 * min(times):  # a copy baseline would flatten everything else
-            top.set_yscale("log")
-            top.set_ylabel("seconds (warm median; log scale; lower is better)")
-        else:
-            top.set_ylim(bottom=0)
-        top.legend(fontsize="small")
-        top.grid(alpha=0.3)
-        labels, multiples = [], []
-        for r in mine:
-            if r["pss_multiple"] is not None:
-                where = f", {how(r)}" if how(r) != "–" else ""
-                labels.append(f"{r['strategy']} ({r['workers']}w{where})")
-                multiples.append(r["pss_multiple"])
-        bottom.barh(range(len(multiples)), multiples, color="tab:purple")
-        bottom.axvline(1.0, color="k", lw=1, ls="--", label="one matrix")
-        bottom.set_yticks(range(len(labels)), labels, fontsize="small")
-        bottom.invert_yaxis()
-        bottom.set_xlabel("peak PSS of all processes ÷ matrix size (lower is better)")
-        bottom.legend(fontsize="small")
-    fig.tight_layout()
-    return fig
-
-
-def phases_figure(records: Sequence[dict]):
-    """The first pass's phases per run, stacked: where the time of a one-shot run goes."""
-    plt = _pyplot()
-    records = measured(records)
-    names = ("allocate", "start", "prepare", "touch", "fill", "collect", "verify", "close")
-    labels = [f"{r['strategy']} ({r['workers']}w, {r['workload']}, {describe(r['rows'], r['cols'])})" for r in records]
-    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.42 * len(records)))
-    left = [0.0] * len(records)
-    for name in names:
-        widths = [r["phases"].get(name, 0.0) for r in records]
-        ax.barh(range(len(records)), widths, left=left, label=name)
-        left = [a + b for a, b in zip(left, widths)]
-    ax.set_yticks(range(len(records)), labels, fontsize="small")
-    ax.invert_yaxis()
-    ax.set_xlabel("seconds, first pass (stacked phases)")
-    ax.legend(ncol=4, fontsize="small", loc="lower right")
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    return fig
-
 
 
 def _workers(r: dict) -> str:

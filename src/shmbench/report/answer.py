@@ -1,0 +1,146 @@
+"""The answer first: what a comparison's figures mean for a choice, in plain sentences.
+
+Computed from the records alone, never written by hand, for each workload, size and worker count:
+the fastest verified strategy in steady state (by its stable speed-up; figures whose intervals
+overlap tie), the fastest for a one-shot script, the parallel strategy holding the least memory,
+how far the book's recipe and the pickled copy are behind, and which strategies cannot be ranked
+(unstable, disturbed, failed, not verified) and why.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..sizes import describe
+
+#: What a one-shot script pays: everything but the verification.
+ONE_SHOT_PHASES = ("allocate", "start", "prepare", "touch", "fill", "collect", "close")
+#: The two references every answer measures the winner against.
+BEHIND = {"book": "the book's recipe", "pickled": "the pickled copy"}
+
+
+@dataclass
+class Answer:
+    """The answer for one workload, size and worker count."""
+
+    title: str
+    sentences: list[str] = field(default_factory=list)
+    #: The strategies named fastest in steady state (several when they tie); empty when none ranks.
+    fastest: list[str] = field(default_factory=list)
+
+
+def _interval(r: dict) -> tuple[float, float]:
+    ci = r.get("speedup_ci") or [r["speedup"], r["speedup"]]
+    return ci[0], ci[1]
+
+
+def _pm(r: dict) -> str:
+    low, high = _interval(r)
+    spread = max(r["speedup"] - low, high - r["speedup"]) / r["speedup"] if r["speedup"] else 0.0
+    return f"{r['speedup']:.2f}× serial, ±{spread:.0%}" if r.get("speedup_ci") else f"{r['speedup']:.2f}× serial"
+
+
+def one_shot_seconds(r: dict) -> float | None:
+    phases = r.get("phases") or {}
+    if r.get("error") or not phases:
+        return None
+    return sum(phases.get(name, 0.0) for name in ONE_SHOT_PHASES)
+
+
+def _why_not_ranked(r: dict) -> str | None:
+    if r.get("error"):
+        return f"failed ({r['error']})"
+    if not r["verified"]:
+        return "did not verify"
+    if r.get("disturbed"):
+        return "disturbed (a speed-up the cores cannot give)"
+    if r.get("speedup") is None:
+        return "no warm passes"
+    if r.get("stable") is False:  # schema 1 records have no interval to judge: ranked as they are
+        low, high = _interval(r)
+        return f"unstable ({r['speedup']:.2f}× serial, interval {low:.2f}–{high:.2f})"
+    return None
+
+
+def _names(records: Sequence[dict]) -> dict[int, str]:
+    """A label per record: the strategy, with its start method where one strategy ran under several."""
+    seen: dict[str, set] = {}
+    for r in records:
+        seen.setdefault(r["strategy"], set()).add(r.get("start_method"))
+    return {id(r): f"`{r['strategy']}`" + (f" ({r['start_method']})" if len(seen[r["strategy"]]) > 1 else "")
+            for r in records}
+
+
+def _list(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def answer(group: Sequence[dict], serial: dict | None = None) -> Answer:
+    """The answer for the records of one workload, size and worker count; ``serial`` (of the same
+    workload and size) is the one-shot reference where the group does not hold it."""
+    first = group[0]
+    workers = first["workers"]
+    title = (f"{describe(first['rows'], first['cols'])} {first['workload']} fill, "
+             f"{workers} worker{'s' if workers != 1 else ''}")
+    out = Answer(title)
+    name = _names(group)
+    if serial is not None and serial not in group:
+        name[id(serial)] = "`serial`"
+    contenders = [r for r in group if r["strategy"] != "serial"]
+    ranked = [r for r in contenders if _why_not_ranked(r) is None]
+    if ranked:
+        best = max(ranked, key=lambda r: r["speedup"])
+        low = _interval(best)[0]
+        tied = sorted((r for r in ranked if _interval(r)[1] >= low), key=lambda r: -r["speedup"])
+        out.fastest = [r["strategy"] for r in tied]
+        if len(tied) == 1:
+            out.sentences.append(f"Fastest in steady state: {name[id(best)]} ({_pm(best)}).")
+        else:
+            out.sentences.append(f"Fastest in steady state: {_list([name[id(r)] for r in tied])} tie "
+                                 f"({'; '.join(f'{name[id(r)]} {_pm(r)}' for r in tied)}): their intervals overlap.")
+        for strategy, what in BEHIND.items():
+            for r in (r for r in group if r["strategy"] == strategy and r["verified"] and r.get("speedup")):
+                if r is best or r["strategy"] in out.fastest:
+                    continue
+                out.sentences.append(f"{what.capitalize()} ({name[id(r)]}, {_pm(r)}) takes "
+                                     f"{best['speedup'] / r['speedup']:.2f}× as long as {name[id(best)]}.")
+    elif contenders:
+        out.sentences.append("No strategy has a stable, verified speed-up here: none is ranked.")
+    shots = [*group, serial] if serial is not None and serial not in group else list(group)
+    timed = [(one_shot_seconds(r), r) for r in shots if r["verified"] and one_shot_seconds(r) is not None]
+    if timed:
+        timed.sort(key=lambda pair: pair[0])
+        seconds, quickest = timed[0]
+        rest = ", ".join(f"{name[id(r)]} {s:.2f} s" for s, r in timed[1:3])
+        out.sentences.append(f"Fastest for a one-shot script (allocate, start, one pass, close; measured once): "
+                             f"{name[id(quickest)]} in {seconds:.2f} s" + (f", then {rest}." if rest else "."))
+    holding = [r for r in contenders if r["verified"] and r.get("pss_multiple")]
+    if holding:
+        least = min(holding, key=lambda r: r["pss_multiple"])
+        most = max(holding, key=lambda r: r["pss_multiple"])
+        sentence = f"Least memory among the parallel strategies: {name[id(least)]} ({least['pss_multiple']:.2f}× the matrix"
+        sentence += (f"; {name[id(most)]} holds {most['pss_multiple']:.2f}×)." if most is not least else ").")
+        out.sentences.append(sentence)
+    crossing = [r for r in contenders if (r.get("nodes") or 1) > 1]
+    if crossing:
+        out.sentences.append("Across nodes: " + _list([f"{name[id(r)]} ({r['nodes']} nodes)" for r in crossing]) + ".")
+    unranked = [(r, _why_not_ranked(r)) for r in contenders if _why_not_ranked(r)]
+    if unranked:
+        out.sentences.append("Not ranked: " + "; ".join(f"{name[id(r)]} {why}" for r, why in unranked) + ".")
+    return out
+
+
+def answers(records: Sequence[dict]) -> list[Answer]:
+    """One answer per workload, size and worker count, in the order the records came."""
+    keys = list(dict.fromkeys((r["workload"], r["rows"], r["cols"], r["workers"]) for r in records))
+    serials = {(r["workload"], r["rows"], r["cols"]): r for r in records if r["strategy"] == "serial"}
+    return [answer([r for r in records if (r["workload"], r["rows"], r["cols"], r["workers"]) == key],
+                   serials.get(key[:3])) for key in keys]
+
+
+def markdown(records: Sequence[dict], heading: str = "##") -> list[str]:
+    """The answer section as markdown lines."""
+    lines = [f"{heading} The answer", ""]
+    for a in answers(records):
+        lines += [f"**{a.title}.** " + " ".join(a.sentences), ""]
+    return lines
