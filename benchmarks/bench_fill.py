@@ -6,7 +6,8 @@ strategies next to their serial baseline. The phases are driven by ``shmbench.Dr
 """
 from __future__ import annotations
 
-from .common import METHODS, SIZES, STRATEGIES, WORKERS, WORKLOADS, Driver, HeavyBenchmark, live, runnable
+from .common import (DTYPES, DTYPES_ENV, METHODS, SIZES, STRATEGIES, WORKERS, WORKLOADS, Driver, HeavyBenchmark,
+                     live, runnable)
 
 
 class Fill(HeavyBenchmark):
@@ -52,3 +53,28 @@ class Cold(HeavyBenchmark):
 
     def time_cold(self, strategy, size, workers, start_method):
         self.driver.one_shot()
+
+
+class Dtypes(HeavyBenchmark):
+    """``time_fill`` of other element types: the ``random`` fill (each dtype's own distribution) of
+    the dtypes in ``SHMBENCH_ASV_DTYPES`` (e.g. ``float32,uint8``), warm, as in ``Fill``. Without
+    it every cell is skipped: float64 is ``Fill``'s, and the default grid stays as it is."""
+
+    params = [STRATEGIES, SIZES, WORKERS, DTYPES]
+    param_names = ["strategy", "size", "workers", "dtype"]
+
+    def setup(self, strategy, size, workers, dtype):
+        self.driver = None
+        if dtype == "float64":
+            raise NotImplementedError(f"float64 is Fill's; set {DTYPES_ENV} to time other dtypes")
+        runnable(strategy, size, workers, "random", dtype=dtype)
+        self.driver = live(("dtype", strategy, size, workers, dtype),
+                           lambda: Driver(runnable(strategy, size, workers, "random", dtype=dtype)))
+        self.driver.strategy.prepare()
+
+    def time_fill(self, strategy, size, workers, dtype):
+        self.driver.fill_and_collect()
+
+    def teardown(self, strategy, size, workers, dtype):
+        if self.driver is not None and (problems := self.driver.check()):
+            raise AssertionError(f"{strategy} ({dtype}) did not verify: {'; '.join(problems)}")

@@ -70,6 +70,24 @@ def _sizes() -> list[str]:
 
 
 SIZES = _sizes()
+
+#: Comma-separated dtypes for ``bench_fill.Dtypes`` (float64 is ``Fill``'s own).
+DTYPES_ENV = "SHMBENCH_ASV_DTYPES"
+
+
+def _dtypes() -> list[str]:
+    from shmbench.plan import check_dtype
+
+    names = [d.strip() for d in os.environ.get(DTYPES_ENV, "").split(",") if d.strip()]
+    for name in names:
+        try:
+            check_dtype(name)
+        except ValueError as error:
+            raise ValueError(f"{DTYPES_ENV}: {error}") from None
+    return names or ["float64"]
+
+
+DTYPES = _dtypes()
 # Fixed here, not read from the package: asv runs this suite against older commits too, and a
 # parameter grid that changed with the installed version would shift every cell's index.
 # New strategies go at the end, for the same reason.
@@ -91,7 +109,7 @@ def traits(cls) -> tuple[bool, tuple[str, ...]]:
 
 
 def runnable(strategy: str, size: str, workers: int, workload: str = "random",
-             start_method: str | None = None):
+             start_method: str | None = None, dtype: str = "float64"):
     """A strategy object for this cell, or ``NotImplementedError`` (asv's skip) saying why not."""
     try:
         cls = get(strategy)
@@ -111,8 +129,17 @@ def runnable(strategy: str, size: str, workers: int, workload: str = "random",
             raise NotImplementedError(f"{strategy} has no start method: it runs in the "
                                       f"start_method={DEFAULT_START_METHOD} cells")
         start_method = None
-    rows, cols = parse_size(size)
-    instance = create(strategy, Plan(rows, cols), workers, workload, start_method)
+    if dtype == "float64":
+        plan = Plan(*parse_size(size))
+    else:
+        try:
+            plan = Plan(*parse_size(size, dtype), dtype=dtype)
+        except TypeError:  # a commit from before dtypes
+            raise NotImplementedError("this version of shmbench has float64 matrices only") from None
+    try:
+        instance = create(strategy, plan, workers, workload, start_method)
+    except ValueError as error:  # e.g. a pid workload in a dtype that cannot hold one
+        raise NotImplementedError(str(error)) from None
     try:
         instance.check_fits()
     except PreflightError as error:

@@ -176,3 +176,15 @@ def test_report_refuses_what_is_not_a_run(tmp_path, capsys, content):
     err = capsys.readouterr().err
     assert err.startswith("shmbench: error:") and len(err.strip().splitlines()) == 1
     assert main(["report", str(tmp_path / "missing.json")]) == 2
+
+
+def test_dtype_sizes_in_bytes_and_a_pid_that_does_not_fit(capsys):
+    code = main(["run", "--strategy", "serial", "--strategy", "mp_array", "--workers", "2", "--size", "4MiB",
+                 "--dtype", "float32", "--repeat", "6", "--budget", "0", "--digest", "--json", "-"])
+    assert code == 0
+    records = json.loads(capsys.readouterr().out)["results"]
+    assert {(r["dtype"], r["rows"] * r["cols"], r["nbytes"]) for r in records} == {("float32", 2**20, 4 * 2**20)}
+    assert records[0]["digest"] == records[1]["digest"]
+    code = main(["run", "--strategy", "mp_array", "--workload", "pid", "--dtype", "uint8", "--size", "64x64"])
+    err = capsys.readouterr().err
+    assert code == 2 and "pid workload cannot use uint8" in err and err.count("\n") == 1

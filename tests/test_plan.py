@@ -44,3 +44,19 @@ def test_seeds_come_from_seedsequence_spawn():
 def test_bad_plans_are_refused(kwargs, word):
     with pytest.raises(ValueError, match=word):
         Plan(**kwargs)
+
+
+def test_byte_sizes_hold_as_many_elements_of_the_dtype_as_fit():
+    from shmbench.sizes import describe, parse_size
+
+    assert parse_size("1GiB") == (4096, 32768)
+    assert parse_size("1GiB", "float32") == (8192, 32768)
+    assert parse_size("1GiB", "uint8") == (32768, 32768)
+    assert parse_size("1GiB", "complex128") == (2048, 32768)
+    assert parse_size("64x64", "uint8") == (64, 64)  # a shape is a shape
+    assert describe(8192, 32768, "float32") == "8192x32768 float32 (1 GiB)"
+    assert Plan(8192, 32768, dtype="float32").nbytes == 2**30
+    # Blocks stay about 8 MiB whatever the element size.
+    assert Plan(32768, 32768, dtype="uint8").block_rows == 256
+    with pytest.raises(ValueError, match="choose one of"):
+        Plan(8, 8, dtype="float16")

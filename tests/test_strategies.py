@@ -54,6 +54,55 @@ def test_random_digests_agree_across_strategies_workers_and_start_methods():
     assert digest("shared_memory", 2, "fork", seed=1) == digest("serial", 1, None, seed=1)
 
 
+@pytest.mark.slow  # every strategy, worker count and start method, per dtype
+@pytest.mark.parametrize("dtype", ["float32", "uint8"])
+def test_random_of_other_dtypes_is_bit_identical_across_strategies_workers_and_start_methods(dtype):
+    # 33 columns: a uint8 row is 33 bytes (five draws, the last cut), a float32 row an odd count;
+    # book's one-row tasks start in the middle of blocks of 7 rows.
+    def run(strategy, workers, method):
+        result = shmbench.run(strategy, 50, 33, workers=workers, start_method=method, block_rows=7, digest=True,
+                              dtype=dtype)
+        assert result.verified and result.dtype == dtype, (strategy, result.problems)
+        return result.digest
+
+    reference = run("serial", 1, None)
+    assert reference != digest("serial", 1, None)
+    for strategy in PARALLEL:
+        for workers in (1, 2, 3):
+            for method in methods_for(strategy):
+                assert run(strategy, workers, method) == reference, (strategy, workers, method)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64", "int32", "uint8", "complex128"])
+def test_each_dtype_gets_its_natural_distribution_and_verifies(dtype):
+    with shmbench.create("shared_memory", shmbench.Plan(64, 1000, dtype=dtype), workers=2) as s:
+        s.allocate()
+        s.start()
+        s.prepare()
+        s.fill()
+        s.collect()
+        matrix = s.matrix.copy()
+        from shmbench.runner import check
+
+        assert check(s) == []
+    assert matrix.dtype == np.dtype(dtype) and matrix.nbytes == 64 * 1000 * np.dtype(dtype).itemsize
+    if matrix.dtype.kind in "fc":
+        parts = [matrix.real, matrix.imag] if matrix.dtype.kind == "c" else [matrix]
+        for part in parts:
+            assert 0.0 <= part.min() and part.max() < 1.0 and 0.45 < part.mean() < 0.55
+    else:
+        info = np.iinfo(matrix.dtype)
+        assert matrix.min() < info.min / 2 + info.max / 4 and matrix.max() > info.max / 2  # the whole range
+        assert len(np.unique(matrix[:, :64])) > min(200, info.max // 2)
+
+
+def test_pid_refuses_a_dtype_that_cannot_hold_a_pid():
+    with pytest.raises(ValueError, match="pid workload cannot use uint8"):
+        shmbench.run("shared_memory", 8, 8, workers=2, workload="pid", dtype="uint8")
+    assert shmbench.run("shared_memory", 8, 8, workers=2, workload="pid", dtype="float32").verified
+    assert shmbench.run("mp_array", 8, 8, workers=2, workload="pid", dtype="int32").verified
+
+
 @pytest.mark.parametrize("workload", ["random", "rowsum"])
 def test_book_gives_serials_matrix_bit_for_bit(workload):
     # One task per row, as in the book, but every row's numbers come from its block's stream:
@@ -194,6 +243,7 @@ def test_repeated_fills_are_timed_and_verified():
     (dict(rows=0), ["rows"]),
     (dict(cols=-1), ["cols"]),
     (dict(repeat=-1), ["repeat"]),
+    (dict(dtype="float16"), ["float64", "float32", "int64", "int32", "uint8", "complex128"]),
 ])
 def test_bad_input_names_the_allowed_values(kwargs, words):
     args = dict(strategy="shared_memory", rows=8, cols=8) | kwargs

@@ -17,7 +17,7 @@ from ._system import memory, noise, sysinfo
 from ._system.outputs import atomic, check_writable
 from .journal import Journal
 from .result import RunResult
-from .plan import Plan
+from .plan import DEFAULT_DTYPE, DTYPES, Plan
 from .runner import Driver, processes
 from ._system.preflight import PreflightError
 from .report.answer import answers
@@ -45,6 +45,12 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage block
         raise UsageError(message)
+
+
+def _size_spec(spec: str) -> str:
+    """A size spec, checked (as float64) but kept as written: bytes hold more float32 than float64."""
+    _size(spec)
+    return spec
 
 
 def _size(spec: str) -> tuple[int, int]:
@@ -125,7 +131,7 @@ def _open_journal(args: argparse.Namespace, cases: list[compare.Case], machine: 
         if compare.case_of(result) not in wanted:
             opened.close()
             raise ValueError(f"cannot resume {args.resume}: it holds {result.strategy} ×{result.workers} "
-                             f"{describe(result.rows, result.cols)} {result.workload}, which this command does "
+                             f"{describe(result.rows, result.cols, result.dtype)} {result.workload}, which this command does "
                              f"not ask for; give the options of the run it continues")
     # A cell that failed to run (not one that ran and did not verify) is tried again.
     return opened, {compare.case_of(r): r for r in earlier if not r.error}
@@ -134,8 +140,8 @@ def _open_journal(args: argparse.Namespace, cases: list[compare.Case], machine: 
 def cmd_run(args: argparse.Namespace) -> int:
     names = args.strategy or compare.available_strategies()
     workers = args.workers or sorted({1, 2, os.cpu_count() or 1})
-    cases = compare.grid(names, workers, args.size or [parse_size(DEFAULT_SIZE)],
-                         args.workload or ["random"], args.start_method or [DEFAULT_START_METHOD])
+    cases = compare.grid(names, workers, args.size or [DEFAULT_SIZE], args.workload or ["random"],
+                         args.start_method or [DEFAULT_START_METHOD], args.dtype or [DEFAULT_DTYPE])
     # Everything that can be refused is refused here, before a byte is allocated or a worker started.
     compare.check_cases(cases, args.block_rows, args.force)
     if args.budget is None:
@@ -156,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         def on_round(case: compare.Case, n: int) -> None:
             where = f" {case.start_method}" if case.start_method else ""
             progress.update(task, description=f"{case.strategy}{where} ×{case.workers} "
-                                              f"{describe(case.rows, case.cols)} {case.workload}: round {n}")
+                                              f"{describe(case.rows, case.cols, case.dtype)} {case.workload}: round {n}")
 
         def on_result(case: compare.Case, result: RunResult) -> None:
             opened.add(result)
@@ -391,8 +397,11 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="compare strategies: table, JSON, CSV, plot")
     run.add_argument("--strategy", action="append", choices=list(REGISTRY), help="repeatable; default: all available")
     run.add_argument("--workers", action="append", type=_count, help="repeatable; default: 1, 2 and the core count")
-    run.add_argument("--size", action="append", type=_size,
-                     help=f"ROWSxCOLS or bytes (256MiB, 1GiB); repeatable; default {DEFAULT_SIZE}")
+    run.add_argument("--size", action="append", type=_size_spec,
+                     help=f"ROWSxCOLS or bytes (256MiB, 1GiB: as many elements of the dtype as fit); repeatable; "
+                          f"default {DEFAULT_SIZE}")
+    run.add_argument("--dtype", action="append", choices=list(DTYPES),
+                     help=f"the matrix's element type; repeatable; default {DEFAULT_DTYPE}")
     run.add_argument("--workload", action="append", choices=[w for w in WORKLOADS], help="repeatable; default random")
     run.add_argument("--start-method", action="append", choices=methods,
                      help=f"repeatable; default {DEFAULT_START_METHOD}")

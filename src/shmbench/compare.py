@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 from ._system import memory, preflight
 from ._system.pages import unforked_array
 from .paired import Yardstick, interleave, yardstick_bytes
-from .plan import Plan
+from .plan import DEFAULT_DTYPE, Plan
+from .sizes import parse_size
 from .result import RunResult
 from .runner import Driver, output_digest, processes, result_of
 from .stats import Estimate, median_ci, paired_ratios
@@ -40,29 +41,33 @@ class Case:
     rows: int
     cols: int
     workload: str
+    dtype: str = DEFAULT_DTYPE
 
 
 def available_strategies() -> list[str]:
     return [name for name, cls in REGISTRY.items() if cls.unavailable_reason() is None]
 
 
-def grid(strategies: Sequence[str], workers: Sequence[int], sizes: Sequence[tuple[int, int]],
-         workloads: Sequence[str], start_methods: Sequence[str | None]) -> list[Case]:
-    """Every combination; serial runs once per size and workload, strategies without start methods
-    (threads, joblib, Ray, MPI) once per worker count, and book only under fork."""
+def grid(strategies: Sequence[str], workers: Sequence[int], sizes: Sequence[str | tuple[int, int]],
+         workloads: Sequence[str], start_methods: Sequence[str | None],
+         dtypes: Sequence[str] = (DEFAULT_DTYPE,)) -> list[Case]:
+    """Every combination; serial runs once per size, dtype and workload, strategies without start
+    methods (threads, joblib, Ray, MPI) once per worker count, and book only under fork. A size in
+    bytes (``"1GiB"``) holds as many elements of each dtype as fit in it."""
     cases = []
-    for rows, cols in sizes:
+    for dtype, size in itertools.product(dtypes, sizes):
+        rows, cols = parse_size(size, dtype) if isinstance(size, str) else size
         for workload in workloads:
             for name in strategies:
                 traits = get(name).traits
                 if not traits.parallel:
-                    cases.append(Case(name, None, 1, rows, cols, workload))
+                    cases.append(Case(name, None, 1, rows, cols, workload, dtype))
                     continue
                 # A strategy keeps the start methods it has; one with a launcher of its own runs once.
                 methods = [m for m in start_methods if m in traits.start_methods] or [traits.default_start_method()]
                 for method in methods:
                     for count in workers:
-                        cases.append(Case(name, method, count, rows, cols, workload))
+                        cases.append(Case(name, method, count, rows, cols, workload, dtype))
     return list(dict.fromkeys(cases))
 
 
@@ -72,7 +77,7 @@ def check_cases(cases: Iterable[Case], block_rows: int | None = None, force: boo
     A cell needs room for itself, for serial's matrix beside it and for the yardstick's array.
     """
     for case in cases:
-        plan = Plan(case.rows, case.cols, block_rows=block_rows)
+        plan = Plan(case.rows, case.cols, block_rows=block_rows, dtype=case.dtype)
         instance = create(case.strategy, plan, case.workers, case.workload, case.start_method)
         need = instance.need()
         preflight.check(preflight.Need(need.ram + plan.nbytes + yardstick_bytes(plan.nbytes), need.shm), force)
@@ -95,12 +100,12 @@ def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: floa
         if on_result is not None:
             on_result(case, result)
 
-    by_group = itertools.groupby(cases, key=lambda c: (c.rows, c.cols, c.workload))
-    for (rows, cols, workload), group in by_group:
+    by_group = itertools.groupby(cases, key=lambda c: (c.rows, c.cols, c.workload, c.dtype))
+    for (rows, cols, workload, dtype), group in by_group:
         todo = [case for case in group if case not in skip]
         if not todo:
             continue
-        plan = Plan(rows, cols, seed, block_rows)
+        plan = Plan(rows, cols, seed, block_rows, dtype)
         serial_samples: list = []
         with ExitStack() as stack:
             try:
@@ -152,13 +157,14 @@ def failed(case: Case, plan: Plan, reason: str, error: BaseException | None = No
     detail = str(error).strip() if error is not None else ""
     return RunResult(strategy=case.strategy, workload=case.workload, rows=case.rows, cols=case.cols,
                      workers=case.workers, start_method=case.start_method, launcher=get(case.strategy).traits.launcher,
-                     n_blocks=plan.n_blocks, block_rows=plan.block_rows, seed=plan.seed, phases={},
+                     n_blocks=plan.n_blocks, block_rows=plan.block_rows, seed=plan.seed, dtype=plan.dtype, phases={},
                      total_seconds=0.0, pids=[], verified=False, problems=[detail or reason], error=reason)
 
 
 def case_of(result: RunResult) -> Case:
     """The cell a result measured (a journal's records back into cells)."""
-    return Case(result.strategy, result.start_method, result.workers, result.rows, result.cols, result.workload)
+    return Case(result.strategy, result.start_method, result.workers, result.rows, result.cols, result.workload,
+                result.dtype)
 
 
 def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float, tick, digest: bool) -> RunResult:
@@ -263,6 +269,6 @@ def record(result: RunResult, baseline: RunResult | None, cores: int | None = No
 
 def records(results: Sequence[RunResult]) -> list[dict]:
     """Records for every result, with speed-up over serial of the same size and workload."""
-    baselines = {(r.rows, r.cols, r.workload): r for r in results if r.strategy == "serial"}
+    baselines = {(r.rows, r.cols, r.workload, r.dtype): r for r in results if r.strategy == "serial"}
     cores = usable_cores()
-    return [record(r, baselines.get((r.rows, r.cols, r.workload)), cores) for r in results]
+    return [record(r, baselines.get((r.rows, r.cols, r.workload, r.dtype)), cores) for r in results]

@@ -31,7 +31,7 @@ BENCH = r"bench_gate\.Gate"
 ROUNDS = 2
 _ROW = re.compile(r"^\|\s*(?P<mark>[+\-!x ]?)\s*\|.*\|\s*(?P<ratio>[\d.]+|n/a|~?[\d.]+)\s*\|\s*(?P<name>bench_gate\.\S+.*?)\s*\|$")
 # What the drill adds to the worker core: the same values again over part of each block.
-_RANDOM = "        np.random.Generator(bits).random(out=view)\n"
+_RANDOM = "            np.random.Generator(bits).random(out=view)\n"
 _PID = "        view.fill(worker_id)\n"
 
 
@@ -101,10 +101,10 @@ def slow_down(source: str, slowdown: float, pid_write_share: float = 0.5) -> str
     extra = slowdown - 1.0
     # A random fill's cost is its draws: redo that fraction of them. A pid fill reads every
     # element, then writes it: redo enough of the write to add ``extra`` of the whole.
-    random_part = (f"{_RANDOM}        _again = np.random.PCG64(seed)\n"
-                   f"        _again.advance(skip)\n"
-                   f"        _flat = view.reshape(-1)\n"
-                   f"        np.random.Generator(_again).random(out=_flat[:int(_flat.size * {extra:.4f})])\n")
+    random_part = (f"{_RANDOM}            _again = np.random.PCG64(seed)\n"
+                   f"            _again.advance(skip)\n"
+                   f"            _flat = view.reshape(-1)\n"
+                   f"            np.random.Generator(_again).random(out=_flat[:int(_flat.size * {extra:.4f})])\n")
     pid_part = (f"{_PID}        view.reshape(-1)[:int(view.size * {min(1.0, extra / pid_write_share):.4f})]"
                 f".fill(worker_id)\n")
     return source.replace(_RANDOM, random_part).replace(_PID, pid_part)

@@ -47,7 +47,7 @@ class Yardstick:
         self.kind = YARDSTICK_KINDS.get(workload, "random")
         # Small pages: a huge page or not is luck that differs from process to process, and a
         # memory-bound pass (a fill) moves with it by more than the changes the gate must see.
-        self.array = unforked_array((max(threads, yardstick_bytes(nbytes) // 8),), huge_pages=False)
+        self.array = unforked_array((max(threads, yardstick_bytes(nbytes) // 8),), "float64", huge_pages=False)
         self.parts = np.array_split(self.array, threads)
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="shmbench-yardstick") if threads > 1 else None
         self.run()  # fault the pages in: the yardstick measures warm fills only

@@ -10,14 +10,25 @@ from functools import cached_property
 
 import numpy as np
 
-ITEMSIZE = np.dtype(np.float64).itemsize
+#: The element types a matrix may have; float64 (the book's ``c_double``) is the default.
+DTYPES = ("float64", "float32", "int64", "int32", "uint8", "complex128")
+DEFAULT_DTYPE = "float64"
+ITEMSIZE = np.dtype(DEFAULT_DTYPE).itemsize
 # Blocks of at most this many bytes, and at least MIN_BLOCKS of them where the rows allow:
 # per-block overhead (a Generator, a verify step) stays negligible, and small matrices still
 # split over many workers. The book's one-row tasks are block_rows=1.
 TARGET_BLOCK_BYTES = 8 * 2**20
 MIN_BLOCKS = 64
 # One matrix must be addressable by numpy and by a single mmap on a 64-bit machine.
-MAX_ELEMENTS = 2**62 // ITEMSIZE
+MAX_BYTES = 2**62
+
+
+def check_dtype(dtype: object) -> str:
+    """The name of a supported element type, or ``ValueError`` naming the ones there are."""
+    name = np.dtype(dtype).name if isinstance(dtype, type) or isinstance(dtype, np.dtype) else str(dtype)
+    if name not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
+    return name
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -30,36 +41,44 @@ def _positive_int(name: str, value: object) -> int:
 
 @dataclass(frozen=True)
 class Plan:
-    """A ``rows`` x ``cols`` float64 matrix split into contiguous blocks of ``block_rows`` rows."""
+    """A ``rows`` x ``cols`` matrix of ``dtype`` split into contiguous blocks of ``block_rows`` rows."""
 
     rows: int
     cols: int
     seed: int = 0
     block_rows: int | None = None
+    dtype: str = DEFAULT_DTYPE
 
     def __post_init__(self) -> None:
         rows = _positive_int("rows", self.rows)
         cols = _positive_int("cols", self.cols)
-        if rows * cols > MAX_ELEMENTS:
-            raise ValueError(f"{rows}x{cols} has more elements than one matrix can hold ({MAX_ELEMENTS})")
+        dtype = check_dtype(self.dtype)
+        itemsize = np.dtype(dtype).itemsize
+        if rows * cols > MAX_BYTES // itemsize:
+            raise ValueError(f"{rows}x{cols} has more elements than one matrix can hold ({MAX_BYTES // itemsize})")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         block_rows = self.block_rows
         if block_rows is None:
-            block_rows = max(1, min(TARGET_BLOCK_BYTES // (cols * ITEMSIZE), -(-rows // MIN_BLOCKS)))
+            block_rows = max(1, min(TARGET_BLOCK_BYTES // (cols * itemsize), -(-rows // MIN_BLOCKS)))
         block_rows = min(_positive_int("block_rows", block_rows), rows)
         object.__setattr__(self, "rows", rows)
         object.__setattr__(self, "cols", cols)
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "block_rows", block_rows)
+        object.__setattr__(self, "dtype", dtype)
 
     @property
     def shape(self) -> tuple[int, int]:
         return (self.rows, self.cols)
 
     @property
+    def itemsize(self) -> int:
+        return np.dtype(self.dtype).itemsize
+
+    @property
     def nbytes(self) -> int:
-        return self.rows * self.cols * ITEMSIZE
+        return self.rows * self.cols * self.itemsize
 
     @property
     def n_blocks(self) -> int:

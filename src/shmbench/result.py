@@ -4,7 +4,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass, field, fields
 
-from .plan import ITEMSIZE
+import numpy as np
+
+from .plan import DEFAULT_DTYPE
 
 #: Phase names, in the order they happen; the same names in results, JSON, tables and asv.
 PHASES = ("allocate", "start", "prepare", "touch", "fill", "collect", "verify", "close")
@@ -53,10 +55,12 @@ class RunResult:
     settled: bool | None = None
     #: Why the cell failed (a worker died, a runtime did not start): one line; None when it ran.
     error: str | None = None
+    #: The matrix's element type (records before it existed are float64).
+    dtype: str = DEFAULT_DTYPE
 
     @property
     def nbytes(self) -> int:
-        return self.rows * self.cols * ITEMSIZE
+        return self.rows * self.cols * np.dtype(self.dtype).itemsize
 
     @property
     def cold_seconds(self) -> float:
@@ -82,8 +86,9 @@ class RunResult:
     def __str__(self) -> str:
         how = self.start_method or (self.launcher if self.launcher != "none" else None)
         where = f"{how}, " if how else ""
+        kind = "" if self.dtype == DEFAULT_DTYPE else f" {self.dtype}"
         head = (f"{self.strategy} [{where}{self.workers} worker(s)] {self.workload} "
-                f"{self.rows}x{self.cols} ({self.nbytes / 2**20:.1f} MiB): "
+                f"{self.rows}x{self.cols}{kind} ({self.nbytes / 2**20:.1f} MiB): "
                 f"{'verified' if self.verified else 'NOT VERIFIED'}")
         phases = "  ".join(f"{name} {self.phases[name]:.4f}s" for name in PHASES)
         lines = [head, f"  {phases}  total {self.total_seconds:.4f}s"]

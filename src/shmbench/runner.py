@@ -138,8 +138,9 @@ class Driver:
 def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "random", seed: int = 0,
         start_method: str | None = None, block_rows: int | None = None, digest: bool = False,
         repeat: int = 0, memory_usage: bool = True, force: bool = False,
-        prefault: bool | None = None) -> RunResult:
-    """Fill a ``rows`` x ``cols`` float64 matrix with ``strategy`` and verify it.
+        prefault: bool | None = None, dtype: str = "float64") -> RunResult:
+    """Fill a ``rows`` x ``cols`` matrix of ``dtype`` (float64, float32, int64, int32, uint8,
+    complex128) with ``strategy`` and verify it.
 
     ``repeat`` more passes follow the first with the same workers (warm timings). With
     ``memory_usage`` the PSS of the parent and every worker is read after the fill and the
@@ -148,7 +149,7 @@ def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "
     Raises ``ValueError`` on bad input, and ``PreflightError`` (a ``ValueError``) when the run
     cannot fit in memory unless ``force``, both before allocating anything.
     """
-    plan = Plan(rows, cols, seed, block_rows)
+    plan = Plan(rows, cols, seed, block_rows, dtype)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
         raise ValueError(f"repeat must be a non-negative integer, got {repeat!r}")
     instance = create(strategy, plan, workers, workload, start_method)
@@ -195,7 +196,7 @@ def result_of(driver: Driver, pids: list[int], problems: list[str], warm: list[f
     return RunResult(
         strategy=instance.name, workload=instance.workload, rows=plan.rows, cols=plan.cols,
         workers=instance.workers, start_method=instance.start_method, launcher=instance.traits.launcher,
-        n_blocks=plan.n_blocks, block_rows=plan.block_rows, seed=plan.seed, phases=driver.phases,
+        n_blocks=plan.n_blocks, block_rows=plan.block_rows, seed=plan.seed, dtype=plan.dtype, phases=driver.phases,
         total_seconds=sum(driver.phases.values()), pids=pids, verified=not problems, problems=problems,
         warm_passes=warm, peak_total_pss_bytes=memory.total_pss(peak) if samples else None,
         memory=[m.as_dict() for m in peak], prefault=driver.prefault, minor_faults=driver.faults,

@@ -36,7 +36,7 @@ def pid_counts(matrix: np.ndarray, plan: Plan) -> tuple[Counter, list[str]]:
             problems.append(f"block {index} still holds the default {DEFAULT_VALUE}: no worker wrote it")
             continue
         for value, count in zip(values, rows):
-            counts[int(value)] += int(count) * block.shape[1]
+            counts[int(np.real(value))] += int(count) * block.shape[1]
     return counts, problems
 
 
@@ -74,10 +74,12 @@ def repeated_rows(matrix: np.ndarray) -> list[tuple[int, int]]:
 
 
 def verify_random(matrix: np.ndarray, plan: Plan) -> list[str]:
-    """Every value in [0, 1) and no two rows alike (which a stream duplicated by fork gives)."""
+    """Every value in [0, 1) (floats; real and imaginary parts of complex; integers take their whole
+    range) and no two rows alike (which a stream duplicated by fork gives)."""
     problems = []
-    for index in range(plan.n_blocks):
-        block = matrix[plan.block(index)]
+    floats = matrix.view(np.float64) if matrix.dtype.kind == "c" else matrix
+    for index in range(plan.n_blocks if floats.dtype.kind == "f" else 0):
+        block = floats[plan.block(index)]
         low, high = block.min(), block.max()
         if not (low >= 0.0 and high < 1.0):
             problems.append(f"block {index} holds values outside [0, 1): min {low}, max {high}")
@@ -113,8 +115,8 @@ def verify(matrix: np.ndarray, plan: Plan, workload: str, worker_ids: Collection
            every_worker: bool = True, row_sums: np.ndarray | None = None) -> list[str]:
     """Problems found in ``matrix`` (and in ``row_sums``, for ``rowsum``) after ``workload`` ran;
     an empty list means verified."""
-    if matrix.shape != plan.shape or matrix.dtype != np.float64:
-        return [f"matrix is {matrix.dtype}{matrix.shape}, expected float64{plan.shape}"]
+    if matrix.shape != plan.shape or matrix.dtype != np.dtype(plan.dtype):
+        return [f"matrix is {matrix.dtype}{matrix.shape}, expected {plan.dtype}{plan.shape}"]
     if workload == "pid":
         return verify_pid(matrix, plan, worker_ids, every_worker)
     if workload == "rowsum":

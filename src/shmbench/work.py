@@ -53,13 +53,14 @@ def prepare(matrix: np.ndarray, workload: str, plan: Plan) -> None:
 
 
 def fill_block(view: np.ndarray, workload: str, seed: np.random.SeedSequence, worker_id: int,
-               check_default: bool = True, skip: int = 0) -> np.ndarray | None:
+               check_default: bool = True, row_offset: int = 0) -> np.ndarray | None:
     """Fill ``view`` (rows of one block, C-contiguous) in place, or read it.
 
     - ``pid``: check the rows still hold ``DEFAULT_VALUE`` (unless the rows are private to the
       worker, ``check_default=False``), then write ``worker_id`` into every element;
-    - ``random``: uniform [0, 1) doubles from the block's own PCG64 stream, ``skip`` draws in
-      (the elements of the block before ``view``), written in place;
+    - ``random``: the dtype's natural distribution from the block's own PCG64 stream, the view's
+      first row being ``row_offset`` rows into the block: uniform [0, 1) for floats (real and
+      imaginary parts for complex), the full range for integers;
     - ``legacy-random``: the book's ``np.random.random(cols)`` row by row from the module-level
       legacy generator, which fork copies into every worker unchanged;
     - ``rowsum`` (read-only): return the sum of each row, leaving the view untouched.
@@ -69,10 +70,16 @@ def fill_block(view: np.ndarray, workload: str, seed: np.random.SeedSequence, wo
             raise BlockTouchedError(f"worker {worker_id} found rows already written by another worker")
         view.fill(worker_id)
     elif workload == "random":
-        bits = np.random.PCG64(seed)
-        if skip:
-            bits.advance(skip)  # one 64-bit draw per double: any row starts where the block's stream has it
-        np.random.Generator(bits).random(out=view)
+        if view.dtype.kind == "c":
+            view = view.view(np.float64)  # real and imaginary parts, interleaved: two draws an element
+        if view.dtype == np.float64:
+            skip = row_offset * view.shape[1]
+            bits = np.random.PCG64(seed)
+            if skip:
+                bits.advance(skip)  # one 64-bit draw per double: any row starts where the block's stream has it
+            np.random.Generator(bits).random(out=view)
+        else:
+            _random_rows(view, seed, row_offset)
     elif workload == "legacy-random":
         for row in view:
             row[:] = np.random.random(view.shape[1])
@@ -81,6 +88,48 @@ def fill_block(view: np.ndarray, workload: str, seed: np.random.SeedSequence, wo
     else:
         check_workload(workload)
     return None
+
+
+def _random_rows(view: np.ndarray, seed: np.random.SeedSequence, row_offset: int) -> None:
+    """float32 and integers, row by row from the stream's raw 64-bit draws.
+
+    ``Generator.integers`` has no ``out=``, and numpy's float32 draws take half a 64-bit draw each,
+    which a row in the middle of a block could not skip to. Here every row takes a fixed number of
+    draws, so any row starts where the block's stream has it; the only temporaries are one row's
+    draws.
+    """
+    cols = view.shape[1]
+    floats = view.dtype.kind == "f"
+    per_row = cols if floats else -(-cols * view.itemsize // 8)
+    bits = np.random.PCG64(seed)
+    if row_offset:
+        bits.advance(row_offset * per_row)
+    for row in view:
+        raw = bits.random_raw(per_row)
+        if floats:  # the top 24 bits scaled by 2**-24, as numpy makes a float32: uniform in [0, 1), exact
+            np.multiply(raw >> np.uint64(40), 2.0**-24, out=row, casting="unsafe")
+        else:  # the full range: the row's bytes are the draws' bytes
+            row.view(np.uint8)[:] = raw.view(np.uint8)[:row.nbytes]
+
+
+def pid_max() -> int:
+    """The largest process id this kernel hands out."""
+    try:
+        with open("/proc/sys/kernel/pid_max") as stream:
+            return int(stream.read())
+    except (OSError, ValueError):
+        return 2**22  # Linux's ceiling on 64-bit machines
+
+
+def check_dtype_for(workload: str, dtype: str) -> None:
+    """``ValueError`` when ``workload`` cannot be written in ``dtype`` (a PID in a uint8)."""
+    if workload != "pid":
+        return
+    kind = np.dtype(dtype)
+    exact = np.iinfo(kind).max if kind.kind in "iu" else 2 ** (np.finfo(kind).nmant + 1)
+    if exact < pid_max():
+        raise ValueError(f"the pid workload cannot use {dtype}: it holds whole numbers up to {exact}, "
+                         f"and process ids here go up to {pid_max()}")
 
 
 def fill_rows(matrix: np.ndarray, plan: Plan, rows: range, workload: str, worker_id: int,
@@ -102,7 +151,7 @@ def fill_rows(matrix: np.ndarray, plan: Plan, rows: range, workload: str, worker
             on_block(index)
         view = matrix[start - first_row:stop - first_row]
         results.append(fill_block(view, workload, seeds[index], worker_id, check_default,
-                                  skip=(start - block.start) * plan.cols))
+                                  row_offset=start - block.start))
     if workload not in READ_ONLY:
         return None
     return np.concatenate(results) if results else np.empty(0)

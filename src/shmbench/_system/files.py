@@ -8,12 +8,13 @@ import numpy as np
 import psutil
 
 
-def create_file(directory: str, prefix: str, shape: tuple[int, int]) -> tuple[str, np.memmap]:
-    """A new float64 file of ``shape`` in ``directory``, mapped ``w+`` (sparse: pages come on first write)."""
-    fd, path = tempfile.mkstemp(prefix=prefix, suffix=".f64", dir=directory)
+def create_file(directory: str, prefix: str, shape: tuple[int, int], dtype: str = "float64") -> tuple[str, np.memmap]:
+    """A new file of ``shape`` elements of ``dtype`` in ``directory``, mapped ``w+`` (sparse: pages
+    come on first write)."""
+    fd, path = tempfile.mkstemp(prefix=prefix, suffix=f".{dtype}", dir=directory)
     os.close(fd)
     try:
-        return path, np.memmap(path, dtype=np.float64, mode="w+", shape=shape)
+        return path, np.memmap(path, dtype=dtype, mode="w+", shape=shape)
     except BaseException:
         os.unlink(path)
         raise

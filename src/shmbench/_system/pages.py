@@ -25,8 +25,8 @@ def minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def unforked_array(shape: tuple[int, ...], huge_pages: bool = True) -> np.ndarray:
-    """A private float64 array that processes forked later do not inherit (``MADV_DONTFORK``).
+def unforked_array(shape: tuple[int, ...], dtype: str = "float64", huge_pages: bool = True) -> np.ndarray:
+    """A private array that processes forked later do not inherit (``MADV_DONTFORK``).
 
     For a reference that lives beside a cell (serial's matrix, the yardstick): inherited
     copy-on-write by a fork-started cell's workers, the parent's next write to it would copy every
@@ -35,13 +35,13 @@ def unforked_array(shape: tuple[int, ...], huge_pages: bool = True) -> np.ndarra
     huge pages refused (``huge_pages=False``: the same pages in every process, whatever the luck of
     the kernel's huge-page allocation).
     """
-    nbytes = max(PAGE, int(np.prod(shape)) * 8)
+    nbytes = max(PAGE, int(np.prod(shape)) * np.dtype(dtype).itemsize)
     area = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     area.madvise(mmap.MADV_DONTFORK)
     advice = "MADV_HUGEPAGE" if huge_pages else "MADV_NOHUGEPAGE"
     if hasattr(mmap, advice):
         area.madvise(getattr(mmap, advice))
-    return np.frombuffer(area, dtype=np.float64, count=int(np.prod(shape))).reshape(shape)
+    return np.frombuffer(area, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
 
 
 def prefault(view: np.ndarray) -> str:

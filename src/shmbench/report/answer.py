@@ -80,7 +80,7 @@ def answer(group: Sequence[dict], serial: dict | None = None) -> Answer:
     workload and size) is the one-shot reference where the group does not hold it."""
     first = group[0]
     workers = first["workers"]
-    title = (f"{describe(first['rows'], first['cols'])} {first['workload']} fill, "
+    title = (f"{describe(first['rows'], first['cols'], first.get('dtype') or 'float64')} {first['workload']} fill, "
              f"{workers} worker{'s' if workers != 1 else ''}")
     out = Answer(title)
     name = _names(group)
@@ -132,10 +132,12 @@ def answer(group: Sequence[dict], serial: dict | None = None) -> Answer:
 
 def answers(records: Sequence[dict]) -> list[Answer]:
     """One answer per workload, size and worker count, in the order the records came."""
-    keys = list(dict.fromkeys((r["workload"], r["rows"], r["cols"], r["workers"]) for r in records))
-    serials = {(r["workload"], r["rows"], r["cols"]): r for r in records if r["strategy"] == "serial"}
-    return [answer([r for r in records if (r["workload"], r["rows"], r["cols"], r["workers"]) == key],
-                   serials.get(key[:3])) for key in keys]
+    def key(r: dict) -> tuple:
+        return r["workload"], r["rows"], r["cols"], r.get("dtype") or "float64", r["workers"]
+
+    keys = list(dict.fromkeys(key(r) for r in records))
+    serials = {key(r)[:4]: r for r in records if r["strategy"] == "serial"}
+    return [answer([r for r in records if key(r) == k], serials.get(k[:4])) for k in keys]
 
 
 def markdown(records: Sequence[dict], heading: str = "##") -> list[str]:

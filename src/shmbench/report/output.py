@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .._system.outputs import atomic
 from . import answer, plots
+from ..plan import DEFAULT_DTYPE
 from ..sizes import describe
 
 #: Bumped whenever a field changes meaning or goes away; new fields may appear at any time.
@@ -22,7 +23,7 @@ from ..sizes import describe
 #: from paired passes, and ``launcher`` apart from ``start_method``.
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
-CSV_FIELDS = ("strategy", "start_method", "launcher", "workers", "workload", "rows", "cols", "nbytes", "cold_seconds",
+CSV_FIELDS = ("strategy", "start_method", "launcher", "workers", "workload", "dtype", "rows", "cols", "nbytes", "cold_seconds",
               "warm_seconds", "warm_low", "warm_high", "passes", "speedup", "speedup_low", "speedup_high",
               "over_yardstick", "stable", "disturbed", "gbps", "peak_total_pss_bytes", "pss_multiple", "verified")
 _LAUNCHERS_OF_SCHEMA_1 = {"loky", "ray", "mpiexec"}  # schema 1 kept these in start_method
@@ -57,6 +58,16 @@ def speedup_text(r: dict, fmt: str = ".2f") -> str:
     return text
 
 
+def size_of(r: dict) -> str:
+    """``4096x32768 (1 GiB)``, with the dtype when it is not float64."""
+    return describe(r["rows"], r["cols"], r.get("dtype") or DEFAULT_DTYPE)
+
+
+def group_key(r: dict) -> tuple:
+    """What records of one comparison share with serial: size, dtype and workload."""
+    return r["rows"], r["cols"], r.get("dtype") or DEFAULT_DTYPE, r["workload"]
+
+
 def verdict(r: dict) -> str:
     """The verified column: yes, NO with the problems found, or FAILED with why the cell did not run."""
     if r.get("error"):
@@ -77,7 +88,7 @@ def table(records: Sequence[dict], title: str | None = None) -> Table:
                             ("GB/s", "right"), ("PSS × matrix", "right"), ("verified", "left")):
         out.add_column(header, justify=justify, overflow="fold")
     for r in records:
-        out.add_row(r["strategy"], how(r), str(r["workers"]), describe(r["rows"], r["cols"]),
+        out.add_row(r["strategy"], how(r), str(r["workers"]), size_of(r),
                     r["workload"], _num(r["cold_seconds"], ".3f"), pm(r["warm_seconds"], r.get("warm_ci")),
                     str(r.get("passes", len(r.get("warm_passes", [])))), speedup_text(r),
                     _num(r["gbps"], ".2f"), _num(r["pss_multiple"], ".2f"), escape(verdict(r)))
@@ -140,9 +151,9 @@ def markdown(doc: dict) -> str:
              "*unstable*; efficiency is against serial's warm time; "
              "efficiency = speed-up ÷ min(workers, cores); GB/s is also shown as a fraction of the single-core "
              "fill bandwidth; memory is the peak PSS of all processes ÷ the matrix.", ""]
-    for rows, cols, workload in dict.fromkeys((r["rows"], r["cols"], r["workload"]) for r in records):
-        group = [r for r in records if (r["rows"], r["cols"], r["workload"]) == (rows, cols, workload)]
-        lines += [f"### {workload}, {describe(rows, cols)}", "",
+    for key in dict.fromkeys(group_key(r) for r in records):
+        group = [r for r in records if group_key(r) == key]
+        lines += [f"### {key[3]}, {size_of(group[0])}", "",
                   "| strategy | start | workers | allocate | start | touch | fill | collect | close | warm (95% CI) | "
                   "speed-up (95% CI) | efficiency | GB/s | ÷ 1-core fill | memory × | verified |",
                   "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]

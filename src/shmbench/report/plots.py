@@ -39,9 +39,13 @@ def _label(r: dict, group: Sequence[dict]) -> str:
     return r["strategy"] + (f" ({r['start_method']})" if len(methods) > 1 else "")
 
 
+def _key(r: dict) -> tuple:
+    return r["workload"], r["rows"], r["cols"], r.get("dtype") or "float64", r["workers"]
+
+
 def _panels(records: Sequence[dict]) -> list[tuple[tuple, list[dict]]]:
-    keys = list(dict.fromkeys((r["workload"], r["rows"], r["cols"], r["workers"]) for r in records))
-    return [(key, [r for r in records if (r["workload"], r["rows"], r["cols"], r["workers"]) == key]) for key in keys]
+    keys = list(dict.fromkeys(_key(r) for r in records))
+    return [(key, [r for r in records if _key(r) == key]) for key in keys]
 
 
 def scaling_figure(records: Sequence[dict], cores: int | None = None):
@@ -52,9 +56,9 @@ def scaling_figure(records: Sequence[dict], cores: int | None = None):
     panels = _panels(records)
     height = max(3.0, 0.9 + 0.32 * max((len(g) for _, g in panels), default=1))
     fig, axes = plt.subplots(2, max(1, len(panels)), figsize=(5.2 * max(1, len(panels)), 2 * height), squeeze=False)
-    for column, ((workload, rows, cols, workers), group) in enumerate(panels):
+    for column, ((workload, rows, cols, dtype, workers), group) in enumerate(panels):
         top, bottom = axes[0][column], axes[1][column]
-        title = f"{workload}, {describe(rows, cols)}, {workers} worker{'s' if workers != 1 else ''}"
+        title = f"{workload}, {describe(rows, cols, dtype)}, {workers} worker{'s' if workers != 1 else ''}"
         group = sorted(group, key=lambda r: -(r.get("speedup") or 0.0))
         labels = [_label(r, group) for r in group]
         ys = range(len(group))
@@ -100,7 +104,7 @@ def phases_figure(records: Sequence[dict]):
     height = max(2.6, 0.9 + 0.32 * max((len(g) for _, g in panels), default=1))
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5.2 * max(1, len(panels)), height), squeeze=False)
     cmap = plt.get_cmap("Set2").colors
-    for column, ((workload, rows, cols, workers), group) in enumerate(panels):
+    for column, ((workload, rows, cols, dtype, workers), group) in enumerate(panels):
         ax = axes[0][column]
         left = [0.0] * len(group)
         for index, name in enumerate(PHASE_NAMES):
@@ -112,7 +116,7 @@ def phases_figure(records: Sequence[dict]):
         for tick, r in zip(ax.get_yticklabels(), group):  # the strategy's own colour on its name
             tick.set_color(colour(r["strategy"]))
         ax.invert_yaxis()
-        ax.set_title(f"{workload}, {describe(rows, cols)}, {workers} worker{'s' if workers != 1 else ''}",
+        ax.set_title(f"{workload}, {describe(rows, cols, dtype)}, {workers} worker{'s' if workers != 1 else ''}",
                      fontsize="medium")
         ax.set_xlabel("seconds, first pass (stacked phases; measured once)")
         ax.grid(axis="x", alpha=0.3)

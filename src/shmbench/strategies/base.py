@@ -15,7 +15,7 @@ import numpy as np
 from .._system import preflight
 from .._system.pages import prefault
 from ..plan import Plan, _positive_int
-from ..work import READ_ONLY, check_workload, prepare, seed_legacy
+from ..work import READ_ONLY, check_dtype_for, check_workload, prepare, seed_legacy
 from ._runtimes.base import DEFAULT_START_METHOD, START_METHODS, Attachment, Runtime
 from ._runtimes.seat import Command
 
@@ -65,7 +65,7 @@ class Private:
     """Each worker fills rows of its own (copies travel back in ``collect``)."""
 
     def open(self, plan: Plan, rows: range):
-        return np.empty((len(rows), plan.cols)), rows.start, lambda: None
+        return np.empty((len(rows), plan.cols), plan.dtype), rows.start, lambda: None
 
 
 class Strategy(ABC):
@@ -87,6 +87,7 @@ class Strategy(ABC):
         self.plan = plan
         self.workers = _positive_int("workers", workers) if self.traits.parallel else 1
         self.workload = check_workload(workload)
+        check_dtype_for(self.workload, plan.dtype)
         self.start_method = self._start_method(start_method)
         self.matrix: np.ndarray | None = None
         #: Per-row results of a read-only workload (``rowsum``), gathered from the workers.

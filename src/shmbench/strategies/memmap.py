@@ -62,7 +62,7 @@ class _FileAttachment:
 
     def open(self, plan: Plan, rows: range):
         # Unmapped when the last view of it goes (the worker drops its matrix before release).
-        return np.memmap(self.path, dtype=np.float64, mode="r+", shape=plan.shape), 0, lambda: None
+        return np.memmap(self.path, dtype=plan.dtype, mode="r+", shape=plan.shape), 0, lambda: None
 
 
 class Memmap(FileMatrix, Strategy):
@@ -98,7 +98,7 @@ class Memmap(FileMatrix, Strategy):
                                            f"has only {free / 2**30:.2f} GiB free (use --force to try anyway)")
 
     def allocate(self) -> None:
-        self.path, self.matrix = create_file(self.directory, f"shmbench-{self.name}-", self.plan.shape)
+        self.path, self.matrix = create_file(self.directory, f"shmbench-{self.name}-", self.plan.shape, self.plan.dtype)
 
     def start(self) -> None:
         super().start()

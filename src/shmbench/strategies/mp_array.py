@@ -20,9 +20,15 @@ from ._runtimes.group import ProcessGroup
 from .base import Strategy, Traits
 
 
-def as_matrix(raw: Any, shape: tuple[int, int]) -> np.ndarray:
-    """A float64 matrix over the array's memory, with no copy."""
-    return np.frombuffer(raw, dtype=np.float64).reshape(shape)
+#: The ctypes element of the array: the book's ``c_double`` for float64. ctypes has no complex type,
+#: so complex128 is an array of twice as many doubles.
+CTYPES = {"float64": (ctypes.c_double, 1), "float32": (ctypes.c_float, 1), "int64": (ctypes.c_int64, 1),
+          "int32": (ctypes.c_int32, 1), "uint8": (ctypes.c_uint8, 1), "complex128": (ctypes.c_double, 2)}
+
+
+def as_matrix(raw: Any, plan: Plan) -> np.ndarray:
+    """A matrix of the plan's dtype over the array's memory, with no copy."""
+    return np.frombuffer(raw, dtype=plan.dtype).reshape(plan.shape)
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,7 @@ class _ArrayAttachment:
     raw: Any
 
     def open(self, plan: Plan, rows: range):
-        return as_matrix(self.raw, plan.shape), 0, lambda: None
+        return as_matrix(self.raw, plan), 0, lambda: None
 
 
 class MpArray(Strategy):
@@ -41,9 +47,10 @@ class MpArray(Strategy):
 
     def allocate(self) -> None:
         # lock=False gives a RawArray; it zero-fills every page here, in the parent.
-        self._raw = mp.get_context(self.start_method).Array(ctypes.c_double, self.plan.rows * self.plan.cols,
+        kind, per_element = CTYPES[self.plan.dtype]
+        self._raw = mp.get_context(self.start_method).Array(kind, self.plan.rows * self.plan.cols * per_element,
                                                             lock=False)
-        self.matrix = as_matrix(self._raw, self.plan.shape)
+        self.matrix = as_matrix(self._raw, self.plan)
 
     def need(self) -> preflight.Need:
         # multiprocessing.heap puts the array in /dev/shm when it has room and falls back to a

@@ -51,10 +51,10 @@ def main(argv: list[str]) -> int:
     node = world.Split_type(MPI.COMM_TYPE_SHARED)
     if node.size != world.size:
         raise SystemExit("shmbench's mpi strategy runs its ranks on one node")
-    window = MPI.Win.Allocate_shared(plan.nbytes if world.rank == 0 else 0, 8, comm=node)
+    window = MPI.Win.Allocate_shared(plan.nbytes if world.rank == 0 else 0, plan.itemsize, comm=node)
     try:
-        matrix = np.ndarray(plan.shape, dtype=np.float64, buffer=window.Shared_query(0)[0])
-        exchange = np.memmap(exchange_path, dtype=np.float64, mode="r+", shape=plan.shape)
+        matrix = np.ndarray(plan.shape, dtype=plan.dtype, buffer=window.Shared_query(0)[0])
+        exchange = np.memmap(exchange_path, dtype=plan.dtype, mode="r+", shape=plan.shape)
         seat = Seat(plan, plan.share_rows(world.size)[world.rank], matrix, exchange=exchange)
         conn = None
         if world.rank == 0:

@@ -44,7 +44,7 @@ class MpiWindow(FileMatrix, Strategy):
                               2 * self.plan.nbytes)
 
     def allocate(self) -> None:
-        self.path, self.matrix = create_file(preflight.SHM_DIR, "shmbench-mpi-", self.plan.shape)
+        self.path, self.matrix = create_file(preflight.SHM_DIR, "shmbench-mpi-", self.plan.shape, self.plan.dtype)
 
     def attachment(self, slot: int) -> _Exchange:
         return _Exchange(self.path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from .._system import preflight
-from ..plan import ITEMSIZE
 from ._runtimes.base import START_METHODS
 from ._runtimes.group import ProcessGroup
 from .base import Strategy, Traits
@@ -20,9 +19,9 @@ class Pickled(Strategy):
     def need(self) -> preflight.Need:
         # The parent's matrix, the workers' private rows (one matrix in all) and, per worker, a
         # block in flight three times: pickled by the worker, received, unpickled.
-        block = self.plan.block_rows * self.plan.cols * ITEMSIZE
+        block = self.plan.block_rows * self.plan.cols * self.plan.itemsize
         ram = 2 * self.plan.nbytes + 3 * block * self.workers
         return preflight.Need(ram + preflight.process_overhead(self.workers, True), 0)
 
     def allocate(self) -> None:
-        self.matrix = np.empty(self.plan.shape)
+        self.matrix = np.empty(self.plan.shape, self.plan.dtype)

@@ -35,4 +35,4 @@ class RayStore(Strategy):
         return preflight.Need(2 * self.plan.nbytes + store + preflight.process_overhead(self.workers + 4, True), store)
 
     def allocate(self) -> None:
-        self.matrix = np.empty(self.plan.shape)
+        self.matrix = np.empty(self.plan.shape, self.plan.dtype)

@@ -32,7 +32,7 @@ class _SegmentAttachment:
 
     def open(self, plan: Plan, rows: range):
         segment = _attach(self.name)
-        matrix = np.ndarray(plan.shape, dtype=np.float64, buffer=segment.buf)
+        matrix = np.ndarray(plan.shape, dtype=plan.dtype, buffer=segment.buf)
 
         def release() -> None:
             nonlocal matrix
@@ -51,7 +51,7 @@ class SharedMemoryStrategy(Strategy):
     def allocate(self) -> None:
         # Pages come lazily: creating even a large segment takes microseconds.
         self._segment = shared_memory.SharedMemory(create=True, size=self.plan.nbytes)
-        self.matrix = np.ndarray(self.plan.shape, dtype=np.float64, buffer=self._segment.buf)
+        self.matrix = np.ndarray(self.plan.shape, dtype=self.plan.dtype, buffer=self._segment.buf)
 
     @property
     def mapping_name(self) -> str | None:
