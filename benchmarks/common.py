@@ -84,7 +84,7 @@ def _dtypes() -> list[str]:
             check_dtype(name)
         except ValueError as error:
             raise ValueError(f"{DTYPES_ENV}: {error}") from None
-    return names or ["float64"]
+    return names
 
 
 DTYPES = _dtypes()
@@ -93,7 +93,23 @@ DTYPES = _dtypes()
 # New strategies go at the end, for the same reason.
 STRATEGIES = ["serial", "threads", "mp_array", "shared_memory", "pickled", "book",
               "memmap", "memmap_disk", "joblib", "ray", "mpi"]
-WORKERS = [1, 2, 4]
+#: Comma-separated worker counts; by default 1, 2 and the core count, as ``shmbench run`` (workers
+#: beyond the cores only oversubscribe: ask for them here).
+WORKERS_ENV = "SHMBENCH_ASV_WORKERS"
+
+
+def _workers() -> list[int]:
+    text = os.environ.get(WORKERS_ENV, "")
+    try:
+        counts = sorted({int(w) for w in text.split(",") if w.strip()} or {1, 2, os.cpu_count() or 1})
+    except ValueError:
+        raise ValueError(f"{WORKERS_ENV} must be whole numbers separated by commas, got {text!r}") from None
+    if counts[0] < 1:
+        raise ValueError(f"{WORKERS_ENV}: worker counts start at 1, got {counts[0]}")
+    return counts
+
+
+WORKERS = _workers()
 METHODS = [m for m in START_METHODS]
 WORKLOADS = ["random", "pid", "rowsum"]
 
@@ -177,6 +193,25 @@ def live(key: tuple, make: Callable[[], Driver]) -> Driver:
         atexit.unregister(_close_live)
         atexit.register(_close_live)
     return _LIVE[key]
+
+
+_VERIFIED: set[tuple] = set()
+
+
+def first_sample_done(key: tuple) -> bool:
+    return key in _VERIFIED
+
+
+def verify_first_sample(driver: Driver | None, key: tuple | None) -> None:
+    """Verify what the cell's first timed sample wrote (its first pass was verified when it opened);
+    later samples run the same code on the same workers, and a 1 GiB check each time was minutes of
+    the grid."""
+    if driver is None or key in _VERIFIED:
+        return
+    problems = driver.check()
+    if problems:
+        raise AssertionError(f"{key} did not verify: {'; '.join(problems)}")
+    _VERIFIED.add(key)
 
 
 def _close_live() -> None:
