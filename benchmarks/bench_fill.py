@@ -46,7 +46,6 @@ class Cold(HeavyBenchmark):
 
     params = [STRATEGIES, SIZES, WORKERS, METHODS]
     param_names = ["strategy", "size", "workers", "start_method"]
-    repeat = (2, 2, 20.0)  # each sample starts and stops everything: two a cell keep the grid in minutes
 
     def setup(self, strategy, size, workers, start_method):
         self.driver = Driver(runnable(strategy, size, workers, "random", start_method))

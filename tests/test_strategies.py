@@ -231,7 +231,19 @@ def test_verification_catches_a_wrong_matrix():
 def test_repeated_fills_are_timed_and_verified():
     result = shmbench.run("shared_memory", 32, 32, workers=2, workload="pid", repeat=3)
     assert result.verified and len(result.warm_passes) == 3
-    assert result.peak_total_pss_bytes and {m["role"] for m in result.memory} == {"parent", "worker 0", "worker 1"}
+    roles = {m["role"] for m in result.memory}
+    assert result.peak_total_pss_bytes and {"parent", "worker 0", "worker 1"} <= roles
+    assert all(r.startswith("runtime: ") for r in roles - {"parent", "worker 0", "worker 1"}), roles
+
+
+@pytest.mark.parametrize("strategy, runtime", [("mpi", {"runtime: mpiexec", "runtime: mpich hydra proxy"}),
+                                               ("ray", {"runtime: ray raylet", "runtime: ray gcs_server"})])
+def test_the_memory_of_a_runtime_counts_its_own_processes(strategy, runtime):
+    result = shmbench.run(strategy, 64, 4096, workers=2)
+    roles = {m["role"]: m["pss"] for m in result.memory}
+    assert runtime <= set(roles), roles
+    workers = roles["parent"] + roles["worker 0"] + roles["worker 1"]
+    assert result.peak_total_pss_bytes > workers  # the runtime's processes are charged too
 
 
 @pytest.mark.parametrize("kwargs, words", [

@@ -30,10 +30,15 @@ def check(strategy: Strategy) -> list[str]:
 
 
 def processes(strategy: Strategy) -> list[tuple[int, str]]:
-    """(pid, role) of the parent and of every worker process."""
+    """(pid, role) of the parent, of every worker process and, for strategies with processes, of
+    every other process the run started or depends on (``runtime: raylet``, ``runtime: mpiexec``...)."""
     # joblib with one worker runs in the parent, which is already counted.
-    workers = [pid for pid in strategy.worker_ids if pid != os.getpid()] if strategy.traits.processes else []
-    return [(os.getpid(), "parent")] + [(pid, f"worker {i}") for i, pid in enumerate(workers)]
+    me = os.getpid()
+    workers = [pid for pid in strategy.worker_ids if pid != me] if strategy.traits.processes else []
+    out = [(me, "parent")] + [(pid, f"worker {i}") for i, pid in enumerate(workers)]
+    if strategy.traits.processes:
+        out += memory.runtime_processes(me, workers)
+    return out
 
 
 class Driver:

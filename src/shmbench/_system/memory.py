@@ -33,9 +33,39 @@ def snapshot(pids_by_role: Iterable[tuple[int, str]]) -> list[ProcessMemory]:
     for pid, role in pids_by_role:
         try:
             info = psutil.Process(pid).memory_full_info()
-        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             continue
         out.append(ProcessMemory(pid, role, info.rss, info.pss, info.uss, info.shared))
+    return out
+
+
+#: What the processes a runtime starts beside the workers are, by a word of their command line.
+_RUNTIME_ROLES = (("resource_tracker", "multiprocessing resource tracker"), ("gcs_server", "ray gcs_server"),
+                  ("raylet", "ray raylet"), ("dashboard/agent", "ray dashboard agent"),
+                  ("runtime_env/agent", "ray runtime-env agent"), ("log_monitor", "ray log monitor"),
+                  ("hydra_pmi_proxy", "mpich hydra proxy"), ("mpiexec", "mpiexec"), ("forkserver", "forkserver"),
+                  ("loky", "loky"))
+
+
+def runtime_processes(parent: int, known: Iterable[int]) -> list[tuple[int, str]]:
+    """(pid, role) of every descendant of ``parent`` that is not among ``known`` (the workers): what
+    a runtime runs beside them — Ray's raylet, GCS and agents, mpiexec and its proxies, trackers —
+    so a strategy is charged for all the memory it holds, not only its workers'."""
+    known = set(known)
+    out = []
+    try:
+        children = psutil.Process(parent).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return out
+    for child in children:
+        if child.pid in known:
+            continue
+        try:
+            cmdline = " ".join(child.cmdline())
+            role = next((r for word, r in _RUNTIME_ROLES if word in cmdline), child.name())
+        except psutil.Error:  # gone meanwhile, or a zombie
+            continue
+        out.append((child.pid, f"runtime: {role}"))
     return out
 
 
