@@ -316,14 +316,17 @@ def test_threads_write_their_native_ids_one_share_each():
 
 
 def test_mpi_ranks_share_one_window():
-    # The ranks hold the window once plus the exchange file once (2x the matrix, plus each rank's
+    # The ranks hold the window once plus their share of the exchange file (plus each rank's
     # interpreter); a private matrix per rank would make it 3x. Only the ranks are summed: the
     # parent is this test process, whose memory depends on the tests that ran before.
     result = shmbench.run("mpi", 2048, 32768, workers=2, memory_usage=True)
     assert result.verified, result.problems
-    assert [m["role"] for m in result.memory] == ["parent", "worker 0", "worker 1"]
-    ranks = sum(m["pss"] for m in result.memory if m["role"] != "parent")
-    assert 1.9 < ranks / result.nbytes < 2.75
+    roles = [m["role"] for m in result.memory]
+    assert roles[:3] == ["parent", "worker 0", "worker 1"] and "runtime: mpiexec" in roles
+    ranks = sum(m["pss"] for m in result.memory if m["role"].startswith("worker"))
+    # At least the window once; under 2.75x (a private matrix per rank would be 3x). How much of the
+    # exchange file falls to the ranks depends on which sample was the peak: the parent maps it too.
+    assert 1.0 < ranks / result.nbytes < 2.75
 
 
 def test_memmap_disk_refuses_a_memory_filesystem(monkeypatch):

@@ -116,8 +116,12 @@ class Roll:
             self.dead = min(gone)
 
     def check(self, during: str, where: str = "") -> None:
-        """Raise the death report if a worker has already gone."""
-        if self.dead is not None or first_dead(self.pids) is not None:
+        """Raise the death report if a worker has already gone (asked of the process table first:
+        the pool may have ended the others since, and their ends closed too)."""
+        gone = [slot for slot, pid in enumerate(self.pids) if not process_alive(pid)]
+        if len(gone) == 1:  # the one that died: the pool has not ended the others yet
+            raise died(gone[0], self.pids[gone[0]], during, where)
+        if gone or self.dead is not None:  # several gone: the first end to close names it
             raise self.report(during, where)
 
     def report(self, during: str, where: str = "") -> WorkerDiedError:
