@@ -56,16 +56,22 @@ SIZES_ENV = "SHMBENCH_ASV_SIZES"
 DEFAULT_SIZES = "8MiB,128MiB,1GiB"
 
 
+def _listed(name: str, default: str, check) -> list[str]:
+    """The comma-separated values of environment variable ``name`` (else ``default``), each passed
+    through ``check``, whose ``ValueError`` is reported with the variable's name."""
+    values = [v.strip() for v in os.environ.get(name, default).split(",") if v.strip()]
+    for value in values:
+        try:
+            check(value)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
+    return values
+
+
 def _sizes() -> list[str]:
-    text = os.environ.get(SIZES_ENV, DEFAULT_SIZES)
-    sizes = [s.strip() for s in text.split(",") if s.strip()]
+    sizes = _listed(SIZES_ENV, DEFAULT_SIZES, parse_size)
     if not sizes:
         raise ValueError(f"{SIZES_ENV} is empty; give sizes such as {DEFAULT_SIZES}")
-    for size in sizes:
-        try:
-            parse_size(size)
-        except ValueError as error:
-            raise ValueError(f"{SIZES_ENV}: {error}") from None
     return sizes
 
 
@@ -78,13 +84,7 @@ DTYPES_ENV = "SHMBENCH_ASV_DTYPES"
 def _dtypes() -> list[str]:
     from shmbench.plan import check_dtype
 
-    names = [d.strip() for d in os.environ.get(DTYPES_ENV, "").split(",") if d.strip()]
-    for name in names:
-        try:
-            check_dtype(name)
-        except ValueError as error:
-            raise ValueError(f"{DTYPES_ENV}: {error}") from None
-    return names
+    return _listed(DTYPES_ENV, "", check_dtype)
 
 
 DTYPES = _dtypes()
@@ -99,14 +99,11 @@ WORKERS_ENV = "SHMBENCH_ASV_WORKERS"
 
 
 def _workers() -> list[int]:
-    text = os.environ.get(WORKERS_ENV, "")
-    try:
-        counts = sorted({int(w) for w in text.split(",") if w.strip()} or {1, 2, os.cpu_count() or 1})
-    except ValueError:
-        raise ValueError(f"{WORKERS_ENV} must be whole numbers separated by commas, got {text!r}") from None
-    if counts[0] < 1:
-        raise ValueError(f"{WORKERS_ENV}: worker counts start at 1, got {counts[0]}")
-    return counts
+    def whole(text: str) -> None:
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"worker counts are whole numbers from 1, got {text!r}")
+
+    return sorted({int(w) for w in _listed(WORKERS_ENV, "", whole)} or {1, 2, os.cpu_count() or 1})
 
 
 WORKERS = _workers()

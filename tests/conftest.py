@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import psutil
@@ -87,3 +90,28 @@ def asv_recorded(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("asv")
     return tmp, record(tmp)
+
+
+def _default_sigint() -> None:
+    # A shell that starts pytest in the background ignores SIGINT, and an ignored SIGINT is
+    # inherited: Python would then install no KeyboardInterrupt handler in the command.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def cli():
+    """Start ``shmbench`` commands; any still running at the end is killed with its workers."""
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str) -> subprocess.Popen:
+        started.append(subprocess.Popen([sys.executable, "-m", "shmbench", *args], stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
+            proc.kill()
+            proc.communicate()

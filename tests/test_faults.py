@@ -109,17 +109,6 @@ def test_pickled_worker_exception_is_raised_too(method):
             s.fill()
 
 
-def _default_sigint() -> None:
-    # A shell that starts pytest in the background ignores SIGINT, and an ignored SIGINT is
-    # inherited: Python would then install no KeyboardInterrupt handler in the command.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "shmbench", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
-
-
 def _is_worker(process: psutil.Process, parent: psutil.Process, strategy: str | None) -> bool:
     cmdline = " ".join(process.cmdline())
     if strategy == "ray":  # actors are children of Ray's raylet, titled by their class
@@ -145,24 +134,6 @@ def _workers_of(proc: subprocess.Popen, count: int, timeout: float = 30,
             return workers
         time.sleep(0.05)
     raise AssertionError("workers never started")
-
-
-@pytest.fixture
-def cli():
-    """Start ``shmbench`` commands; any still running at the end is killed with its workers."""
-    started: list[subprocess.Popen] = []
-
-    def start(*args: str) -> subprocess.Popen:
-        started.append(_cli(*args))
-        return started[-1]
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            for child in psutil.Process(proc.pid).children(recursive=True):
-                child.kill()
-            proc.kill()
-            proc.communicate()
 
 
 def _wait_until_filling(workers: list[psutil.Process], cpu_seconds: float = 0.2, timeout: float = 60) -> None:

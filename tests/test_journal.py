@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -147,15 +146,6 @@ def test_resume_refuses_a_journal_of_other_cells_and_a_file_that_is_not_one(tmp_
 
 # ---- the CLI interrupted, a worker killed, and --resume ------------------------------------------
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a background shell's pytest ignores SIGINT
-
-
-def _start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "shmbench", "run", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
-
-
 def _records_in(path: Path) -> int:
     try:
         return sum(1 for line in path.read_text().splitlines()[1:] if line.endswith("}"))
@@ -192,28 +182,11 @@ def _gone(pids) -> bool:
     return False
 
 
-@pytest.fixture
-def run_cli():
-    started: list[subprocess.Popen] = []
-
-    def start(*args: str) -> subprocess.Popen:
-        started.append(_start(*args))
-        return started[-1]
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            for child in psutil.Process(proc.pid).children(recursive=True):
-                child.kill()
-            proc.kill()
-            proc.communicate()
-
-
 @pytest.mark.slow  # three CLI cells
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupted_comparison_writes_every_finished_record(tmp_path, run_cli, signum, code):
+def test_an_interrupted_comparison_writes_every_finished_record(tmp_path, cli, signum, code):
     out = tmp_path / "out.json"
-    proc = run_cli(*THREE, "--repeat", "150", "--json", str(out), "--csv", str(tmp_path / "out.csv"))
+    proc = cli("run", *THREE, "--repeat", "150", "--json", str(out), "--csv", str(tmp_path / "out.csv"))
     _wait_for_records(tmp_path / "out.journal.jsonl", 1, proc)
     workers = _workers_now(proc)
     proc.send_signal(signum)
@@ -228,9 +201,9 @@ def test_an_interrupted_comparison_writes_every_finished_record(tmp_path, run_cl
 
 
 @pytest.mark.slow  # three CLI cells
-def test_a_worker_killed_in_the_second_strategy_spares_the_first_and_third(tmp_path, run_cli):
+def test_a_worker_killed_in_the_second_strategy_spares_the_first_and_third(tmp_path, cli):
     out = tmp_path / "out.json"
-    proc = run_cli(*THREE, "--repeat", "150", "--json", str(out))
+    proc = cli("run", *THREE, "--repeat", "150", "--json", str(out))
     _wait_for_records(tmp_path / "out.journal.jsonl", 1, proc)
     first = json.loads((tmp_path / "out.journal.jsonl").read_text().splitlines()[1])["record"]["pids"]
     deadline = time.monotonic() + 30
@@ -249,18 +222,18 @@ def test_a_worker_killed_in_the_second_strategy_spares_the_first_and_third(tmp_p
 
 
 @pytest.mark.slow  # two comparisons, one interrupted and resumed
-def test_resume_after_an_interrupt_completes_what_an_uninterrupted_run_gives(tmp_path, run_cli):
+def test_resume_after_an_interrupt_completes_what_an_uninterrupted_run_gives(tmp_path, cli):
     out, whole = tmp_path / "out.json", tmp_path / "whole.json"
-    proc = run_cli(*THREE, "--repeat", "60", "--json", str(out))
+    proc = cli("run", *THREE, "--repeat", "60", "--json", str(out))
     _wait_for_records(tmp_path / "out.journal.jsonl", 1, proc)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == 130
-    resumed = run_cli(*THREE, "--repeat", "60", "--json", str(out), "--resume", str(tmp_path / "out.journal.jsonl"))
+    resumed = cli("run", *THREE, "--repeat", "60", "--json", str(out), "--resume", str(tmp_path / "out.journal.jsonl"))
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     assert "1 of 3 cells already there" in err
-    uninterrupted = run_cli(*THREE, "--repeat", "60", "--json", str(whole))
+    uninterrupted = cli("run", *THREE, "--repeat", "60", "--json", str(whole))
     _, err = uninterrupted.communicate(timeout=300)
     assert uninterrupted.returncode == 0, err
 
