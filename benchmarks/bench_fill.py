@@ -6,8 +6,8 @@ strategies next to their serial baseline. The phases are driven by ``shmbench.Dr
 """
 from __future__ import annotations
 
-from .common import (DTYPES, DTYPES_ENV, METHODS, SIZES, STRATEGIES, WORKERS, WORKLOADS, Driver, HeavyBenchmark,
-                     first_sample_done, live, runnable, verify_first_sample)
+from .common import (DTYPES, DTYPES_ENV, KERNEL, METHODS, SIZES, STRATEGIES, WORKERS, WORKLOAD_ENV, WORKLOADS, Driver,
+                     HeavyBenchmark, first_sample_done, live, runnable, verify_first_sample)
 
 READ_ONLY = {"rowsum"}  # fixed here: older commits define no such set
 
@@ -70,6 +70,32 @@ class Dtypes(HeavyBenchmark):
         runnable(strategy, size, workers, "random", dtype=dtype)
         self.key = ("dtype", strategy, size, workers, dtype)
         self.driver = live(self.key, lambda: Driver(runnable(strategy, size, workers, "random", dtype=dtype)))
+        self.driver.strategy.prepare()
+
+    def time_fill(self, strategy, size, workers, dtype):
+        self.driver.fill_and_collect()
+
+    def teardown(self, strategy, size, workers, dtype):
+        verify_first_sample(self.driver, getattr(self, "key", None))
+
+
+class Kernel(HeavyBenchmark):
+    """``time_fill`` of a kernel of yours (``SHMBENCH_ASV_WORKLOAD=module:function``, or an absolute
+    ``/path/file.py:function``) in float64 and the dtypes of ``SHMBENCH_ASV_DTYPES``, warm, as in
+    ``Fill``: a team tracks what sharing costs its own kernel over its history. Without it, one
+    skipped cell that says how to ask."""
+
+    params = ([STRATEGIES, SIZES, WORKERS, ["float64"] + [d for d in DTYPES if d != "float64"]] if KERNEL else
+              [["serial"], SIZES[:1], [1], ["float64"]])
+    param_names = ["strategy", "size", "workers", "dtype"]
+
+    def setup(self, strategy, size, workers, dtype):
+        self.driver = None
+        if not KERNEL:
+            raise NotImplementedError(f"set {WORKLOAD_ENV}=module:function to time a kernel of yours")
+        runnable(strategy, size, workers, KERNEL, dtype=dtype)
+        self.key = ("kernel", strategy, size, workers, dtype)
+        self.driver = live(self.key, lambda: Driver(runnable(strategy, size, workers, KERNEL, dtype=dtype)))
         self.driver.strategy.prepare()
 
     def time_fill(self, strategy, size, workers, dtype):

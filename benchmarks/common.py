@@ -88,6 +88,10 @@ def _dtypes() -> list[str]:
 
 
 DTYPES = _dtypes()
+#: A kernel of the user's (``module:function``, or an absolute ``/path/file.py:function``) for
+#: ``bench_fill.Kernel``, in float64 and the dtypes of ``SHMBENCH_ASV_DTYPES``.
+WORKLOAD_ENV = "SHMBENCH_ASV_WORKLOAD"
+KERNEL = os.environ.get(WORKLOAD_ENV, "").strip()
 # Fixed here, not read from the package: asv runs this suite against older commits too, and a
 # parameter grid that changed with the installed version would shift every cell's index.
 # New strategies go at the end, for the same reason.

@@ -25,7 +25,7 @@ from .report.publish import PublishError
 from .sizes import describe, parse_size
 from .strategies import REGISTRY, create
 from .verify import pid_counts
-from .work import DEFAULT_VALUE, WORKLOADS
+from .work import DEFAULT_VALUE, WORKLOADS, check_workload
 from .strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
 
 #: The 1 GiB reference case; the default comparison of every strategy takes about 4½ minutes on a 2-core machine.
@@ -95,6 +95,13 @@ def _seconds(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
     return value
+
+
+def _workload(text: str) -> str:
+    try:
+        return check_workload(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _console() -> Console:
@@ -402,7 +409,9 @@ def parser() -> argparse.ArgumentParser:
                           f"default {DEFAULT_SIZE}")
     run.add_argument("--dtype", action="append", choices=list(DTYPES),
                      help=f"the matrix's element type; repeatable; default {DEFAULT_DTYPE}")
-    run.add_argument("--workload", action="append", choices=[w for w in WORKLOADS], help="repeatable; default random")
+    run.add_argument("--workload", action="append", type=_workload, metavar="WORKLOAD",
+                     help=f"{', '.join(WORKLOADS)}, or a kernel of yours as module:function or path/file.py:function "
+                          f"(see shmbench.kernels); repeatable; default random")
     run.add_argument("--start-method", action="append", choices=methods,
                      help=f"repeatable; default {DEFAULT_START_METHOD}")
     run.add_argument("--seed", type=_non_negative, default=0)
@@ -438,7 +447,8 @@ def parser() -> argparse.ArgumentParser:
     mem.add_argument("--strategy", action="append", choices=list(REGISTRY))
     mem.add_argument("--workers", type=_count, default=2)
     mem.add_argument("--size", type=_size, default=parse_size("256MiB"))
-    mem.add_argument("--workload", choices=list(WORKLOADS), default="random")
+    mem.add_argument("--workload", type=_workload, default="random", metavar="WORKLOAD",
+                     help=f"{', '.join(WORKLOADS)}, or module:function / path/file.py:function (default random)")
     mem.add_argument("--start-method", choices=methods, default=DEFAULT_START_METHOD)
     mem.add_argument("--force", action="store_true")
     mem.set_defaults(handler=cmd_memory)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import traceback
 from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
+from . import kernels
 from ._system import memory, preflight
 from ._system.pages import unforked_array
 from .paired import Yardstick, interleave, yardstick_bytes
@@ -74,13 +76,15 @@ def grid(strategies: Sequence[str], workers: Sequence[int], sizes: Sequence[str 
 def check_cases(cases: Iterable[Case], block_rows: int | None = None, force: bool = False) -> None:
     """Raise ``ValueError`` for the first case that is bad input or cannot fit, before any run starts.
 
-    A cell needs room for itself, for serial's matrix beside it and for the yardstick's array.
+    A cell needs room for itself, for serial's storage beside it (twice for a kernel: its
+    reference run) and for the yardstick's array.
     """
     for case in cases:
         plan = Plan(case.rows, case.cols, block_rows=block_rows, dtype=case.dtype)
         instance = create(case.strategy, plan, case.workers, case.workload, case.start_method)
         need = instance.need()
-        preflight.check(preflight.Need(need.ram + plan.nbytes + yardstick_bytes(plan.nbytes), need.shm), force)
+        serial = instance.plan.storage_nbytes * (2 if kernels.is_kernel(instance.workload) else 1)
+        preflight.check(preflight.Need(need.ram + serial + yardstick_bytes(plan.nbytes), need.shm), force)
         instance.check_fits(force)  # the strategy's own checks too (a disk's free space)
 
 
@@ -155,6 +159,8 @@ def one_line(error: BaseException) -> str:
 def failed(case: Case, plan: Plan, reason: str, error: BaseException | None = None) -> RunResult:
     """The record of a cell that could not be measured; ``problems`` keeps the whole message."""
     detail = str(error).strip() if error is not None else ""
+    if isinstance(error, kernels.KernelError) and error.__cause__ is not None:  # raised here, not in a worker
+        detail += "\n" + "".join(traceback.format_exception(error.__cause__)).rstrip()
     return RunResult(strategy=case.strategy, workload=case.workload, rows=case.rows, cols=case.cols,
                      workers=case.workers, start_method=case.start_method, launcher=get(case.strategy).traits.launcher,
                      n_blocks=plan.n_blocks, block_rows=plan.block_rows, seed=plan.seed, dtype=plan.dtype, phases={},
@@ -173,7 +179,7 @@ def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float
 
     def sample(phase: str) -> None:
         # The parent also holds serial's matrix, kept alive beside the cell: not the cell's memory.
-        held = serial.strategy.matrix.nbytes
+        held = serial.strategy.storage.nbytes
         samples.append([replace(m, rss=m.rss - held, pss=m.pss - held, uss=m.uss - held) if m.role == "parent"
                         else m for m in memory.snapshot(processes(instance))])
 

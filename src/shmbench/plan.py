@@ -48,6 +48,9 @@ class Plan:
     seed: int = 0
     block_rows: int | None = None
     dtype: str = DEFAULT_DTYPE
+    #: A second matrix of the same shape, the input a user's writing kernel reads, is stored below
+    #: the output (rows ``rows`` to ``2 * rows`` of the storage): one buffer, shared as the matrix is.
+    with_input: bool = False
 
     def __post_init__(self) -> None:
         rows = _positive_int("rows", self.rows)
@@ -67,10 +70,20 @@ class Plan:
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "block_rows", block_rows)
         object.__setattr__(self, "dtype", dtype)
+        object.__setattr__(self, "with_input", bool(self.with_input))
 
     @property
     def shape(self) -> tuple[int, int]:
         return (self.rows, self.cols)
+
+    @property
+    def storage_shape(self) -> tuple[int, int]:
+        """The shape of what a strategy allocates: the matrix, and the input below it if any."""
+        return (2 * self.rows if self.with_input else self.rows, self.cols)
+
+    @property
+    def storage_nbytes(self) -> int:
+        return self.storage_shape[0] * self.cols * self.itemsize
 
     @property
     def itemsize(self) -> int:

@@ -57,6 +57,9 @@ class RunResult:
     error: str | None = None
     #: The matrix's element type (records before it existed are float64).
     dtype: str = DEFAULT_DTYPE
+    #: For a user's kernel, what its output was judged by: serial's output bit for bit, or its
+    #: module's ``check`` alone when two serial runs of it differed. None for built-in workloads.
+    verified_by: str | None = None
 
     @property
     def nbytes(self) -> int:

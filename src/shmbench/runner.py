@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 
+from . import kernels
 from ._system import memory
 from ._system.pages import minor_faults
 from .plan import Plan
@@ -23,7 +24,8 @@ from .verify import verify
 def check(strategy: Strategy) -> list[str]:
     """Every problem with the strategy's finished matrix; empty when it verifies."""
     problems = verify(strategy.matrix, strategy.plan, strategy.workload, strategy.worker_ids,
-                      every_worker=strategy.traits.every_worker_gets_work, row_sums=strategy.row_sums)
+                      every_worker=strategy.traits.every_worker_gets_work, row_sums=strategy.row_sums,
+                      source=strategy.input)
     if strategy.traits.shares_memory and not strategy.is_shared_view():
         problems.append("the matrix the parent reads is a copy, not the shared buffer")
     return problems
@@ -140,12 +142,15 @@ class Driver:
         self.close()
 
 
-def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str = "random", seed: int = 0,
+def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str | Callable = "random", seed: int = 0,
         start_method: str | None = None, block_rows: int | None = None, digest: bool = False,
         repeat: int = 0, memory_usage: bool = True, force: bool = False,
         prefault: bool | None = None, dtype: str = "float64") -> RunResult:
     """Fill a ``rows`` x ``cols`` matrix of ``dtype`` (float64, float32, int64, int32, uint8,
     complex128) with ``strategy`` and verify it.
+
+    ``workload`` is a built-in name (``WORKLOADS``), or a kernel of yours: a module-level function,
+    or its name as ``module:function`` or ``path/file.py:function`` (``shmbench.kernels``).
 
     ``repeat`` more passes follow the first with the same workers (warm timings). With
     ``memory_usage`` the PSS of the parent and every worker is read after the fill and the
@@ -205,4 +210,6 @@ def result_of(driver: Driver, pids: list[int], problems: list[str], warm: list[f
         total_seconds=sum(driver.phases.values()), pids=pids, verified=not problems, problems=problems,
         warm_passes=warm, peak_total_pss_bytes=memory.total_pss(peak) if samples else None,
         memory=[m.as_dict() for m in peak], prefault=driver.prefault, minor_faults=driver.faults,
-        blas_threads_per_worker=WORKER_BLAS_THREADS if instance.traits.processes else None, **extra)
+        blas_threads_per_worker=WORKER_BLAS_THREADS if instance.traits.processes else None,
+        verified_by=kernels.reference(plan, instance.workload).judged_by if kernels.is_kernel(instance.workload)
+        else None, **extra)

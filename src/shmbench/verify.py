@@ -6,6 +6,7 @@ from collections.abc import Collection
 
 import numpy as np
 
+from . import kernels
 from .plan import Plan
 from .work import DEFAULT_VALUE
 
@@ -112,11 +113,16 @@ def verify_rowsum(matrix: np.ndarray, plan: Plan, row_sums: np.ndarray | None) -
 
 
 def verify(matrix: np.ndarray, plan: Plan, workload: str, worker_ids: Collection[int],
-           every_worker: bool = True, row_sums: np.ndarray | None = None) -> list[str]:
+           every_worker: bool = True, row_sums: np.ndarray | None = None,
+           source: np.ndarray | None = None) -> list[str]:
     """Problems found in ``matrix`` (and in ``row_sums``, for ``rowsum``) after ``workload`` ran;
-    an empty list means verified."""
+    an empty list means verified. A kernel's output is checked against serial's, and its input
+    ``source`` for changes (``shmbench.kernels.verify``)."""
     if matrix.shape != plan.shape or matrix.dtype != np.dtype(plan.dtype):
         return [f"matrix is {matrix.dtype}{matrix.shape}, expected {plan.dtype}{plan.shape}"]
+    if kernels.is_kernel(workload):
+        return kernels.verify(row_sums if kernels.load(workload).read_only else matrix,
+                              matrix if source is None else source, plan, workload)
     if workload == "pid":
         return verify_pid(matrix, plan, worker_ids, every_worker)
     if workload == "rowsum":

@@ -9,10 +9,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from . import kernels
 from .plan import Plan
 
+#: The built-in workloads; a user's kernel is named ``module:function`` or ``path/file.py:function``.
 WORKLOADS = ("pid", "random", "legacy-random", "rowsum")
-#: Workloads that only read the matrix (an input the parent prepared) and return a result per row.
+#: Built-in workloads that only read the matrix (an input the parent prepared) and return a result per row.
 READ_ONLY = frozenset({"rowsum"})
 # The book fills the matrix with 42 before the workers run; a worker that finds anything
 # else in its rows knows another worker has been there.
@@ -23,10 +25,35 @@ class BlockTouchedError(RuntimeError):
     """A block did not hold the default value when its worker reached it."""
 
 
-def check_workload(workload: str) -> str:
+def check_workload(workload: str | Callable) -> str:
+    """The workload's name (a kernel's with its file's path made absolute; a function becomes its
+    ``module:function``); ``ValueError`` if it is unknown or, for a kernel, does not import or does
+    not take ``(out, rows, rng, input)``."""
+    if callable(workload):
+        workload = kernels.spec_of(workload)
+    if not isinstance(workload, str):
+        raise ValueError(f"a workload is a name or a function, not {workload!r}")
+    if kernels.is_kernel(workload):
+        return kernels.load(workload).spec
     if workload not in WORKLOADS:
-        raise ValueError(f"unknown workload {workload!r}; choose one of: {', '.join(WORKLOADS)}")
+        raise ValueError(f"unknown workload {workload!r}; choose one of: {', '.join(WORKLOADS)}, "
+                         f"or a kernel of yours as module:function or path/file.py:function")
     return workload
+
+
+def reads_only(workload: str) -> bool:
+    """The workload reads an input the parent prepared and returns one value per row (``rowsum``)."""
+    return workload in READ_ONLY or (kernels.is_kernel(workload) and kernels.load(workload).read_only)
+
+
+def sums_dtype(dtype: str) -> np.dtype:
+    """What per-row results are kept as: float64, or complex128 for a complex matrix."""
+    return np.dtype(np.complex128 if np.dtype(dtype).kind == "c" else np.float64)
+
+
+def needs_input(workload: str) -> bool:
+    """The workload writes an output from a second matrix, its input (a user's writing kernel)."""
+    return kernels.is_kernel(workload) and not kernels.load(workload).read_only
 
 
 def seed_legacy(workload: str, seed: int) -> None:
@@ -40,20 +67,25 @@ def seed_legacy(workload: str, seed: int) -> None:
         np.random.seed(seed)
 
 
-def prepare(matrix: np.ndarray, workload: str, plan: Plan) -> None:
-    """Put the matrix into the state the workload expects before workers start on it.
+def prepare(storage: np.ndarray, workload: str, plan: Plan) -> None:
+    """Put the storage into the state the workload expects before workers start on it.
 
-    ``pid`` expects 42.0 everywhere; ``rowsum`` reads an input, which is the matrix the
-    ``random`` workload writes (so its digest is known and every strategy reads the same).
+    ``pid`` expects 42.0 everywhere; ``rowsum`` and a read-only kernel read an input, which is the
+    matrix the ``random`` workload writes (so its digest is known and every strategy reads the
+    same). A writing kernel's input is that matrix too, below an output of zeros.
     """
     if workload == "pid":
-        matrix.fill(DEFAULT_VALUE)
-    elif workload in READ_ONLY:
-        fill_rows(matrix, plan, range(plan.rows), "random", 0)
+        storage.fill(DEFAULT_VALUE)
+    elif reads_only(workload):
+        fill_rows(storage, plan, range(plan.rows), "random", 0)
+    elif needs_input(workload):
+        storage[:plan.rows].fill(0)
+        fill_rows(storage[plan.rows:], plan, range(plan.rows), "random", 0)
 
 
 def fill_block(view: np.ndarray, workload: str, seed: np.random.SeedSequence, worker_id: int,
-               check_default: bool = True, row_offset: int = 0) -> np.ndarray | None:
+               check_default: bool = True, row_offset: int = 0, rows: range | None = None,
+               source: np.ndarray | None = None) -> np.ndarray | None:
     """Fill ``view`` (rows of one block, C-contiguous) in place, or read it.
 
     - ``pid``: check the rows still hold ``DEFAULT_VALUE`` (unless the rows are private to the
@@ -63,8 +95,12 @@ def fill_block(view: np.ndarray, workload: str, seed: np.random.SeedSequence, wo
       imaginary parts for complex), the full range for integers;
     - ``legacy-random``: the book's ``np.random.random(cols)`` row by row from the module-level
       legacy generator, which fork copies into every worker unchanged;
-    - ``rowsum`` (read-only): return the sum of each row, leaving the view untouched.
+    - ``rowsum`` (read-only): return the sum of each row, leaving the view untouched;
+    - a kernel of yours (``shmbench.kernels``): called with the view, its plan ``rows``, the
+      block's generator and the whole input matrix ``source``.
     """
+    if kernels.is_kernel(workload):
+        return kernels.call(workload, view, rows, seed, source, worker_id)
     if workload == "pid":
         if check_default and (view != DEFAULT_VALUE).any():
             raise BlockTouchedError(f"worker {worker_id} found rows already written by another worker")
@@ -134,14 +170,17 @@ def check_dtype_for(workload: str, dtype: str) -> None:
 
 def fill_rows(matrix: np.ndarray, plan: Plan, rows: range, workload: str, worker_id: int,
               check_default: bool = True, first_row: int = 0,
-              on_block: Callable[[int], None] | None = None) -> np.ndarray | None:
+              on_block: Callable[[int], None] | None = None, source: np.ndarray | None = None) -> np.ndarray | None:
     """Fill the plan's ``rows`` in ``matrix``, whose row 0 is the plan's row ``first_row``.
 
     Any run of rows gives the values the whole plan has there, whether it covers whole blocks (a
-    worker's share) or one row (the book's tasks). ``on_block(index)`` is called before each
-    block, so a watcher knows where a worker was. A read-only workload returns its per-row
-    results for ``rows``, in order.
+    worker's share) or one row (the book's tasks; a kernel is always given whole blocks).
+    ``on_block(index)`` is called before each block, so a watcher knows where a worker was. A
+    read-only workload returns its per-row results for ``rows``, in order. ``source`` is the whole
+    input a kernel reads (for a writing kernel, by default the storage's rows below the matrix's).
     """
+    if source is None and kernels.is_kernel(workload):
+        source = matrix[plan.rows:] if needs_input(workload) else matrix
     seeds = plan.seeds
     results = []
     for index in plan.blocks_of(rows):
@@ -151,7 +190,7 @@ def fill_rows(matrix: np.ndarray, plan: Plan, rows: range, workload: str, worker
             on_block(index)
         view = matrix[start - first_row:stop - first_row]
         results.append(fill_block(view, workload, seeds[index], worker_id, check_default,
-                                  row_offset=start - block.start))
-    if workload not in READ_ONLY:
+                                  row_offset=start - block.start, rows=range(start, stop), source=source))
+    if not reads_only(workload):
         return None
     return np.concatenate(results) if results else np.empty(0)

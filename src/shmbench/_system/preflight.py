@@ -56,4 +56,5 @@ def process_overhead(workers: int, uses_processes: bool) -> int:
 
 def matrix_need(plan: Plan, workers: int, uses_processes: bool, in_shm: bool) -> Need:
     """One matrix, in /dev/shm or private to the parent, plus each process's own overhead."""
-    return Need(ram=plan.nbytes + process_overhead(workers, uses_processes), shm=plan.nbytes if in_shm else 0)
+    return Need(ram=plan.storage_nbytes + process_overhead(workers, uses_processes),
+                shm=plan.storage_nbytes if in_shm else 0)

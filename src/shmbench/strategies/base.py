@@ -7,7 +7,7 @@ itself is ``shmbench.work`` for all of them, reached through the runtime's seats
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -15,7 +15,7 @@ import numpy as np
 from .._system import preflight
 from .._system.pages import prefault
 from ..plan import Plan, _positive_int
-from ..work import READ_ONLY, check_dtype_for, check_workload, prepare, seed_legacy
+from ..work import check_dtype_for, check_workload, needs_input, prepare, reads_only, seed_legacy, sums_dtype
 from ._runtimes.base import DEFAULT_START_METHOD, START_METHODS, Attachment, Runtime
 from ._runtimes.seat import Command
 
@@ -52,12 +52,12 @@ class Traits:
 
 @dataclass(frozen=True)
 class Given:
-    """Workers that can hold the parent's array itself: threads, or joblib, which sends a memmap by name."""
+    """Workers that can hold the parent's storage itself: threads, or joblib, which sends a memmap by name."""
 
-    matrix: np.ndarray
+    storage: np.ndarray
 
     def open(self, plan: Plan, rows: range):
-        return self.matrix, 0, lambda: None
+        return self.storage, 0, lambda: None
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,9 @@ class Strategy(ABC):
 
     Create once, then ``allocate()`` and ``start()``; ``prepare()``, ``fill()`` and ``collect()`` may
     be repeated for warm timings; ``close()`` releases everything and is safe to call twice.
+
+    ``allocate`` makes ``self.storage`` of ``plan.storage_shape``: the matrix, with a writing
+    kernel's input below it (``plan.with_input``); ``matrix`` and ``input`` are views of it.
     """
 
     name: ClassVar[str]
@@ -88,8 +91,10 @@ class Strategy(ABC):
         self.workers = _positive_int("workers", workers) if self.traits.parallel else 1
         self.workload = check_workload(workload)
         check_dtype_for(self.workload, plan.dtype)
+        if needs_input(self.workload) and not plan.with_input:
+            self.plan = replace(plan, with_input=True)
         self.start_method = self._start_method(start_method)
-        self.matrix: np.ndarray | None = None
+        self.storage: np.ndarray | None = None
         #: Per-row results of a read-only workload (``rowsum``), gathered from the workers.
         self.row_sums: np.ndarray | None = None
         #: Minor page faults per worker role ("worker 0", ...) in the last touch/fill/collect.
@@ -129,11 +134,27 @@ class Strategy(ABC):
 
     @abstractmethod
     def allocate(self) -> None:
-        """Create the parent's matrix (``self.matrix``)."""
+        """Create the parent's storage (``self.storage``, of ``plan.storage_shape``)."""
+
+    @property
+    def matrix(self) -> np.ndarray | None:
+        """The matrix the workers write (or, for a read-only workload, read)."""
+        if self.storage is None or not self.plan.with_input:
+            return self.storage
+        return self.storage[:self.plan.rows]
+
+    @property
+    def input(self) -> np.ndarray | None:
+        """What a read-only workload or a kernel reads: the input below the matrix, or the matrix."""
+        if self.storage is None:
+            return None
+        if self.plan.with_input:
+            return self.storage[self.plan.rows:]
+        return self.storage if reads_only(self.workload) else None
 
     def attachment(self, slot: int) -> Attachment:
-        """What worker ``slot`` is given to reach the matrix."""
-        return Private() if self.private_rows else Given(self.matrix)
+        """What worker ``slot`` is given to reach the storage."""
+        return Private() if self.private_rows else Given(self.storage)
 
     def start(self) -> None:
         """Start the workers and let each reach the matrix."""
@@ -156,21 +177,20 @@ class Strategy(ABC):
             prefault(self.matrix)
 
     def prepare(self) -> None:
-        """Reset the matrix to what the workload expects (42.0 everywhere for ``pid``, the
+        """Reset the storage to what the workload expects (42.0 everywhere for ``pid``, the
         input for ``rowsum``, whose sums start as NaN so a missing one cannot pass)."""
-        prepare(self.matrix, self.workload, self.plan)
-        if self.workload in READ_ONLY:
-            self.row_sums = np.full(self.plan.rows, np.nan)
+        prepare(self.storage, self.workload, self.plan)
+        if reads_only(self.workload):
+            self.row_sums = np.full(self.plan.rows, np.nan, sums_dtype(self.plan.dtype))
 
     def fill(self) -> None:
         """Run the worker core on every row."""
-        private_input = self.private_rows and self.workload in READ_ONLY
         self._note(self._runtime.run(Command("fill", self.workload, not self.private_rows), self._take,
-                                     self.matrix if private_input else None))
+                                     self.input if self.private_rows else None))
 
     def collect(self) -> None:
         """Bring results back into the parent's matrix, where they do not land there already."""
-        if self.private_rows and self.workload not in READ_ONLY:
+        if self.private_rows and not reads_only(self.workload):
             self._note(self._runtime.run(Command("collect", self.workload), self._take))
 
     def _take(self, slot: int, kind: str, where: int, part: np.ndarray) -> None:
@@ -185,7 +205,7 @@ class Strategy(ABC):
     @property
     def output(self) -> np.ndarray:
         """What the run produced: the matrix, or the row sums of a read-only workload."""
-        return self.row_sums if self.workload in READ_ONLY else self.matrix
+        return self.row_sums if reads_only(self.workload) else self.matrix
 
     def is_shared_view(self) -> bool:
         """True when ``self.matrix`` is the shared buffer itself, not a copy of it."""
@@ -207,7 +227,7 @@ class Strategy(ABC):
                 runtime.close()
         finally:
             self.release()
-            self.matrix = None
+            self.storage = None
 
     def __enter__(self) -> Strategy:
         return self

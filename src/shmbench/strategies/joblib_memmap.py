@@ -38,7 +38,7 @@ class Joblib(FileMatrix, Strategy):
 
         # joblib re-opens the file by name in every task, so the name must live until close;
         # loky's resource tracker (which joblib uses for its own memmaps) removes it if we die.
-        self.path, self.matrix = create_file(preflight.SHM_DIR, "shmbench-joblib-", self.plan.shape, self.plan.dtype)
+        self.path, self.storage = create_file(preflight.SHM_DIR, "shmbench-joblib-", self.plan.storage_shape, self.plan.dtype)
         resource_tracker.register(self.path, "file")
 
     def prefault_pays(self) -> bool:

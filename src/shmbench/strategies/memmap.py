@@ -19,7 +19,7 @@ import numpy as np
 from .._system import preflight
 from .._system.files import create_file, filesystem, remove_file
 from ..plan import Plan
-from ..work import READ_ONLY
+from ..work import reads_only
 from ._runtimes.base import START_METHODS
 from ._runtimes.group import ProcessGroup
 from .base import Strategy, Traits
@@ -37,10 +37,10 @@ class FileMatrix:
     """For strategies whose matrix is an ``np.memmap`` of the file at ``self.path``."""
 
     path: str | None = None
-    matrix: np.ndarray | None
+    storage: np.ndarray | None
 
     def is_shared_view(self) -> bool:
-        return isinstance(self.matrix, np.memmap) and self.matrix.filename == os.path.realpath(self.path)
+        return isinstance(self.storage, np.memmap) and self.storage.filename == os.path.realpath(self.path)
 
     @property
     def mapping_name(self) -> str | None:
@@ -48,10 +48,10 @@ class FileMatrix:
 
     def prefault_pays(self) -> bool:
         # The parent wrote the file's pages (42.0 or the input); workers only map them.
-        return self.workload == "pid" or self.workload in READ_ONLY
+        return self.workload == "pid" or reads_only(self.workload)
 
     def release(self) -> None:
-        self.matrix = None
+        self.storage = None
         path, self.path = self.path, None
         remove_file(path)
 
@@ -62,7 +62,7 @@ class _FileAttachment:
 
     def open(self, plan: Plan, rows: range):
         # Unmapped when the last view of it goes (the worker drops its matrix before release).
-        return np.memmap(self.path, dtype=plan.dtype, mode="r+", shape=plan.shape), 0, lambda: None
+        return np.memmap(self.path, dtype=plan.dtype, mode="r+", shape=plan.storage_shape), 0, lambda: None
 
 
 class Memmap(FileMatrix, Strategy):
@@ -93,12 +93,12 @@ class Memmap(FileMatrix, Strategy):
     def check_fits(self, force: bool = False) -> None:
         super().check_fits(force)
         free = shutil.disk_usage(self.directory).free
-        if self.on_disk and not force and self.plan.nbytes > free:
-            raise preflight.PreflightError(f"needs {self.plan.nbytes / 2**30:.2f} GiB in {self.directory}, which "
+        if self.on_disk and not force and self.plan.storage_nbytes > free:
+            raise preflight.PreflightError(f"needs {self.plan.storage_nbytes / 2**30:.2f} GiB in {self.directory}, which "
                                            f"has only {free / 2**30:.2f} GiB free (use --force to try anyway)")
 
     def allocate(self) -> None:
-        self.path, self.matrix = create_file(self.directory, f"shmbench-{self.name}-", self.plan.shape, self.plan.dtype)
+        self.path, self.storage = create_file(self.directory, f"shmbench-{self.name}-", self.plan.storage_shape, self.plan.dtype)
 
     def start(self) -> None:
         super().start()
@@ -110,7 +110,7 @@ class Memmap(FileMatrix, Strategy):
         return _FileAttachment(self.path)
 
     def collect(self) -> None:
-        self.matrix.flush()
+        self.storage.flush()
 
 
 class MemmapDisk(Memmap):

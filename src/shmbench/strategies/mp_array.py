@@ -26,9 +26,9 @@ CTYPES = {"float64": (ctypes.c_double, 1), "float32": (ctypes.c_float, 1), "int6
           "int32": (ctypes.c_int32, 1), "uint8": (ctypes.c_uint8, 1), "complex128": (ctypes.c_double, 2)}
 
 
-def as_matrix(raw: Any, plan: Plan) -> np.ndarray:
-    """A matrix of the plan's dtype over the array's memory, with no copy."""
-    return np.frombuffer(raw, dtype=plan.dtype).reshape(plan.shape)
+def as_storage(raw: Any, plan: Plan) -> np.ndarray:
+    """The storage (the matrix, and any input below it) over the array's memory, with no copy."""
+    return np.frombuffer(raw, dtype=plan.dtype).reshape(plan.storage_shape)
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class _ArrayAttachment:
     raw: Any
 
     def open(self, plan: Plan, rows: range):
-        return as_matrix(self.raw, plan), 0, lambda: None
+        return as_storage(self.raw, plan), 0, lambda: None
 
 
 class MpArray(Strategy):
@@ -48,9 +48,9 @@ class MpArray(Strategy):
     def allocate(self) -> None:
         # lock=False gives a RawArray; it zero-fills every page here, in the parent.
         kind, per_element = CTYPES[self.plan.dtype]
-        self._raw = mp.get_context(self.start_method).Array(kind, self.plan.rows * self.plan.cols * per_element,
+        self._raw = mp.get_context(self.start_method).Array(kind, self.plan.storage_nbytes // self.plan.itemsize * per_element,
                                                             lock=False)
-        self.matrix = as_matrix(self._raw, self.plan)
+        self.storage = as_storage(self._raw, self.plan)
 
     def need(self) -> preflight.Need:
         # multiprocessing.heap puts the array in /dev/shm when it has room and falls back to a
@@ -64,7 +64,7 @@ class MpArray(Strategy):
         return _ArrayAttachment(self._raw)
 
     def is_shared_view(self) -> bool:
-        return np.shares_memory(self.matrix, np.frombuffer(self._raw, dtype=np.uint8))
+        return np.shares_memory(self.storage, np.frombuffer(self._raw, dtype=np.uint8))
 
     @property
     def mapping_name(self) -> str:

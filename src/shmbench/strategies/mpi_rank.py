@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
     window = MPI.Win.Allocate_shared(plan.nbytes if world.rank == 0 else 0, plan.itemsize, comm=node)
     try:
         matrix = np.ndarray(plan.shape, dtype=plan.dtype, buffer=window.Shared_query(0)[0])
-        exchange = np.memmap(exchange_path, dtype=plan.dtype, mode="r+", shape=plan.shape)
+        exchange = np.memmap(exchange_path, dtype=plan.dtype, mode="r+", shape=plan.storage_shape)
         seat = Seat(plan, plan.share_rows(world.size)[world.rank], matrix, exchange=exchange)
         conn = None
         if world.rank == 0:

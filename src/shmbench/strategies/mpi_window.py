@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .._system import preflight
 from .._system.files import create_file, remove_file
-from ..work import READ_ONLY
+from ..work import reads_only
 from ._runtimes.mpi import MpiRanks, mpiexec
 from ._runtimes.seat import Command
 from .base import Strategy, Traits
@@ -40,11 +40,11 @@ class MpiWindow(FileMatrix, Strategy):
 
     def need(self) -> preflight.Need:
         # The window and the exchange file, both in /dev/shm.
-        return preflight.Need(2 * self.plan.nbytes + preflight.process_overhead(self.workers + 1, True),
-                              2 * self.plan.nbytes)
+        both = self.plan.storage_nbytes + self.plan.nbytes
+        return preflight.Need(both + preflight.process_overhead(self.workers + 1, True), both)
 
     def allocate(self) -> None:
-        self.path, self.matrix = create_file(preflight.SHM_DIR, "shmbench-mpi-", self.plan.shape, self.plan.dtype)
+        self.path, self.storage = create_file(preflight.SHM_DIR, "shmbench-mpi-", self.plan.storage_shape, self.plan.dtype)
 
     def attachment(self, slot: int) -> _Exchange:
         return _Exchange(self.path)
@@ -62,7 +62,7 @@ class MpiWindow(FileMatrix, Strategy):
 
     def collect(self) -> None:
         faults = self._runtime.run(Command("collect", self.workload))
-        if self.workload not in READ_ONLY:
+        if not reads_only(self.workload):
             self._note(faults)
 
     def is_shared_view(self) -> bool:

@@ -20,8 +20,8 @@ class Pickled(Strategy):
         # The parent's matrix, the workers' private rows (one matrix in all) and, per worker, a
         # block in flight three times: pickled by the worker, received, unpickled.
         block = self.plan.block_rows * self.plan.cols * self.plan.itemsize
-        ram = 2 * self.plan.nbytes + 3 * block * self.workers
+        ram = self.plan.storage_nbytes + self.plan.nbytes + 3 * block * self.workers
         return preflight.Need(ram + preflight.process_overhead(self.workers, True), 0)
 
     def allocate(self) -> None:
-        self.matrix = np.empty(self.plan.shape, self.plan.dtype)
+        self.storage = np.empty(self.plan.storage_shape, self.plan.dtype)

@@ -31,8 +31,8 @@ class RayStore(Strategy):
 
     def need(self) -> preflight.Need:
         # The parent's matrix, the store (in /dev/shm) and each actor's private rows.
-        store = store_bytes(self.plan.nbytes)
-        return preflight.Need(2 * self.plan.nbytes + store + preflight.process_overhead(self.workers + 4, True), store)
+        store = store_bytes(self.plan.storage_nbytes)
+        return preflight.Need(self.plan.storage_nbytes + self.plan.nbytes + store + preflight.process_overhead(self.workers + 4, True), store)
 
     def allocate(self) -> None:
-        self.matrix = np.empty(self.plan.shape, self.plan.dtype)
+        self.storage = np.empty(self.plan.storage_shape, self.plan.dtype)

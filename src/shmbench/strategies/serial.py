@@ -16,4 +16,4 @@ class Serial(Strategy):
     allocator = staticmethod(np.empty)
 
     def allocate(self) -> None:
-        self.matrix = self.allocator(self.plan.shape, self.plan.dtype)
+        self.storage = self.allocator(self.plan.storage_shape, self.plan.dtype)

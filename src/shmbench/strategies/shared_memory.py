@@ -14,7 +14,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from ..plan import Plan
-from ..work import READ_ONLY
+from ..work import reads_only
 from ._runtimes.base import START_METHODS
 from ._runtimes.group import ProcessGroup
 from .base import Strategy, Traits
@@ -32,7 +32,7 @@ class _SegmentAttachment:
 
     def open(self, plan: Plan, rows: range):
         segment = _attach(self.name)
-        matrix = np.ndarray(plan.shape, dtype=plan.dtype, buffer=segment.buf)
+        matrix = np.ndarray(plan.storage_shape, dtype=plan.dtype, buffer=segment.buf)
 
         def release() -> None:
             nonlocal matrix
@@ -50,8 +50,8 @@ class SharedMemoryStrategy(Strategy):
 
     def allocate(self) -> None:
         # Pages come lazily: creating even a large segment takes microseconds.
-        self._segment = shared_memory.SharedMemory(create=True, size=self.plan.nbytes)
-        self.matrix = np.ndarray(self.plan.shape, dtype=self.plan.dtype, buffer=self._segment.buf)
+        self._segment = shared_memory.SharedMemory(create=True, size=self.plan.storage_nbytes)
+        self.storage = np.ndarray(self.plan.storage_shape, dtype=self.plan.dtype, buffer=self._segment.buf)
 
     @property
     def mapping_name(self) -> str | None:
@@ -60,20 +60,20 @@ class SharedMemoryStrategy(Strategy):
 
     def prefault_pays(self) -> bool:
         # The parent's 42.0 fill (pid) or its input (rowsum) created the pages.
-        return self.workload == "pid" or self.workload in READ_ONLY
+        return self.workload == "pid" or reads_only(self.workload)
 
     def attachment(self, slot: int) -> _SegmentAttachment:
         return _SegmentAttachment(self._segment.name)
 
     def is_shared_view(self) -> bool:
-        return np.shares_memory(self.matrix, np.frombuffer(self._segment.buf, dtype=np.uint8))
+        return np.shares_memory(self.storage, np.frombuffer(self._segment.buf, dtype=np.uint8))
 
     def release(self) -> None:
         segment = getattr(self, "_segment", None)
         if segment is None:
             return
         self._segment = None
-        self.matrix = None
+        self.storage = None
         try:
             segment.close()
         finally:

@@ -14,4 +14,4 @@ class Threads(Strategy):
     runtime = ThreadRuntime
 
     def allocate(self) -> None:
-        self.matrix = np.empty(self.plan.shape, self.plan.dtype)
+        self.storage = np.empty(self.plan.storage_shape, self.plan.dtype)

@@ -15,6 +15,7 @@ from functools import partial
 
 import numpy as np
 
+from ...kernels import is_kernel
 from .base import OnPart, Roll, Runtime, call_in, deliver, end, failed, ignore
 from .seat import Command, Seat, collected
 
@@ -28,8 +29,8 @@ def _init(attachment, plan, address: str, parent_pid: int) -> None:
     _SEAT = Seat(plan, range(0), *attachment.open(plan, range(plan.rows))[:2])
 
 
-def _row(command: Command, row: int):
-    _SEAT.rows = range(row, row + 1)
+def _rows(command: Command, rows: range):
+    _SEAT.rows = rows
     return collected(_SEAT, command)[1]
 
 
@@ -55,12 +56,17 @@ class RowPool(Runtime):
 
     def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
         if command.name == "fill":  # the book's workers only fill: the matrix is the parent's already
-            rows = range(self.plan.rows)
+            # One task per row; a kernel is promised whole blocks (and its block's generator).
+            if is_kernel(command.workload):
+                blocks = (self.plan.block(i) for i in range(self.plan.n_blocks))
+                rows = [range(b.start, b.stop) for b in blocks]
+            else:
+                rows = [range(row, row + 1) for row in range(self.plan.rows)]
             # A worker that died while idle: the others might do every row before the executor
             # noticed, so ask the roll first (and after, for one that died during the fill).
             self._roll.check(command.name, "; its row tasks are lost")
             try:
-                tasks = self.pool.map(partial(_row, command), rows,
+                tasks = self.pool.map(partial(_rows, command), rows,
                                       chunksize=book_chunksize(len(rows), len(self.shares)))
                 deliver(on_part, ((0, parts) for parts in tasks))
             except BrokenProcessPool as error:

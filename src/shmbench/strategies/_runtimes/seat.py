@@ -13,7 +13,8 @@ import numpy as np
 
 from ..._system.pages import minor_faults, prefault
 from ...plan import Plan
-from ...work import DEFAULT_VALUE, READ_ONLY, fill_rows
+from ...kernels import is_kernel
+from ...work import DEFAULT_VALUE, fill_rows, needs_input, reads_only
 
 #: ``send(kind, where, array)``: a part of the answer ("block", block index) or ("sums", first row).
 Send = Callable[[str, int, np.ndarray], None]
@@ -57,28 +58,38 @@ def execute(seat: Seat, command: Command, send: Send, source: np.ndarray | None 
     """Do ``command`` on the seat's rows; return the minor page faults it cost this process.
 
     ``source`` holds the input of a read-only workload where the seat's own rows cannot (rows
-    private to the worker), with its row 0 at plan row ``source_first_row``.
+    private to the worker), with its row 0 at plan row ``source_first_row``; for a kernel, the
+    whole input, which otherwise is the seat's storage (or exchange) below the matrix's rows.
     """
     faults = minor_faults()
     mine = seat.matrix[seat.view]
     if command.name == "prepare":
         if command.workload == "pid":
             mine.fill(DEFAULT_VALUE)
+        elif needs_input(command.workload):
+            mine.fill(0)  # as the parent's own prepare leaves a kernel's output
     elif command.name == "touch":
         prefault(mine)
     elif command.name == "fill":
-        matrix, first_row = seat.matrix, seat.first_row
-        if source is not None:
+        matrix, first_row, given = seat.matrix, seat.first_row, None
+        if is_kernel(command.workload):
+            if source is None:
+                shared = seat.exchange if seat.exchange is not None else seat.matrix
+                source = shared[seat.plan.rows:] if needs_input(command.workload) else shared
+            given = source
+            if reads_only(command.workload):
+                matrix, first_row = source, 0
+        elif source is not None:
             matrix, first_row = source, source_first_row
-        elif command.workload in READ_ONLY and seat.exchange is not None:
+        elif reads_only(command.workload) and seat.exchange is not None:
             mine[...] = seat.exchange[seat.rows.start:seat.rows.stop]
         sums = fill_rows(matrix, seat.plan, seat.rows, command.workload, seat.worker_id, command.check_default,
-                         first_row, seat.on_block)
+                         first_row, seat.on_block, given)
         if sums is not None and seat.rows:
             send("sums", seat.rows.start, sums)
     elif command.name == "collect":
         if seat.exchange is not None:
-            if command.workload not in READ_ONLY:
+            if not reads_only(command.workload):
                 seat.exchange[seat.rows.start:seat.rows.stop] = mine
         else:  # block by block: a large share never sits in memory twice at once
             for index in seat.plan.blocks_of(seat.rows):

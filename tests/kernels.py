@@ -1,0 +1,71 @@
+"""Kernels the tests hand to shmbench by path (``tests/kernels.py:name``): good ones and bad ones.
+
+Not a test module: workers import it by its path, as they would a user's file.
+"""
+import os
+import time
+
+import numpy as np
+
+
+def draw(out, rows, rng, input):
+    """Uses all it is given: the block's generator, its plan rows and the input."""
+    if out.dtype.kind == "f":
+        np.multiply(rng.random(out.shape, dtype=out.dtype), 0.5, out=out)
+        out += input[rows.start:rows.stop] * out.dtype.type(0.5)
+    else:
+        np.bitwise_xor(rng.integers(0, 100, out.shape, dtype=out.dtype), input[rows.start:rows.stop], out=out)
+
+
+def sums(block, rows, rng, input):
+    """Read-only: one value per row, from its block and the input around it."""
+    return block.sum(axis=1) + input[max(rows.start - 1, 0)].max()
+
+
+sums.read_only = True
+
+
+def short(block, rows, rng, input):
+    """Read-only, but one value short."""
+    return block.sum(axis=1)[:-1]
+
+
+short.read_only = True
+
+
+def raises(out, rows, rng, input):
+    if rows.start > 0:
+        raise ValueError("no such luck")
+    out.fill(0)
+
+
+def two_arguments(out, rows):
+    out.fill(0)
+
+
+def spills(out, rows, rng, input):
+    """Writes its block, then the row after it: the next block's, another worker's at a share's end.
+    Serial wrote that row before its own block overwrote it; a worker running beside this one
+    wrote it long before (each block takes a few milliseconds), and the stray value stays."""
+    out.fill(rows.start)
+    time.sleep(0.005)
+    out.base[rows.stop % input.shape[0]] = -5
+
+
+def writes_input(out, rows, rng, input):
+    out[...] = input[rows.start:rows.stop]
+    input.base[-1 - rows.start] = 0.5  # the view's base is the shared storage, the input its lower half
+
+
+def restless(out, rows, rng, input):
+    """Never the same twice: judged by ``check`` alone."""
+    out.fill((os.getpid() + time.perf_counter_ns()) % 1000 / 1000)
+
+
+def negative(out, rows, rng, input):
+    """Deterministic, but ``check`` refuses it."""
+    out.fill(-1)
+
+
+def check(matrix):
+    return not (np.asarray(matrix) == -1).any()
