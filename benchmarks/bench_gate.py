@@ -34,6 +34,14 @@ class _RatioClock:
         self.samples += 1
 
 
+def pin_to_one_cpu() -> None:
+    """Keep a one-worker cell, its worker and its yardstick on one CPU (workers inherit it): a
+    memory-bound pass moved by 10% with the CPU it ran on here, so a pair split across two CPUs
+    compared the CPUs as much as the code (pinned, pid's ratio moved by 1% between processes)."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
 _CLOCK = _RatioClock()
 _YARDSTICKS: dict[tuple, object] = {}  # one per process (asv runs each cell in its own)
 
@@ -55,6 +63,8 @@ class Gate:
         except ImportError:
             raise NotImplementedError("this commit has no yardstick to gate against") from None
         runnable(strategy, size, workers, workload)  # skips only
+        if workers == 1:
+            pin_to_one_cpu()
         self.driver = live(("gate", strategy, size, workers, workload),
                            lambda: Driver(runnable(strategy, size, workers, workload)))
         key = (workers, workload)

@@ -15,6 +15,7 @@ from rich.table import Table
 from . import compare, journal, report
 from ._system import memory, noise, sysinfo
 from ._system.outputs import atomic, check_writable
+from .gate import FACTOR as GATE_FACTOR
 from .journal import Journal
 from .result import RunResult
 from .plan import DEFAULT_DTYPE, DTYPES, Plan
@@ -466,7 +467,7 @@ def parser() -> argparse.ArgumentParser:
     drill = sub.add_parser("drill", help="prove the asv regression gate on this machine with a known slowdown")
     drill.add_argument("--slowdown", type=_slowdown, default=1.10,
                        help="the extra work the slowed commit's worker core does (default 1.10)")
-    drill.add_argument("--factor", type=_slowdown, default=1.05, help="the gate's factor (default 1.05)")
+    drill.add_argument("--factor", type=_slowdown, default=GATE_FACTOR, help=f"the gate's factor (default {GATE_FACTOR})")
     drill.add_argument("--repo", default=".", help="the shmbench checkout to clone (default .)")
     drill.add_argument("--keep", action="store_true", help="keep the throw-away clone and its asv results")
     drill.set_defaults(handler=cmd_drill)
