@@ -1,0 +1,40 @@
+"""The drill's slowed worker core does more work for the same output, and says so when it cannot."""
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import shmbench.work
+from shmbench import gate
+from shmbench.plan import Plan
+
+
+def slowed_core(slowdown: float, refill: float) -> types.ModuleType:
+    source = Path(shmbench.work.__file__).read_text()
+    module = types.ModuleType("shmbench.slowed_work")
+    module.__package__ = "shmbench"
+    exec(compile(gate.slow_down(source, slowdown, refill), "slowed_work.py", "exec"), module.__dict__)
+    return module
+
+
+@pytest.mark.parametrize("refill", [0.3, 0.04])  # a part of one write again, or several writes
+@pytest.mark.parametrize("workload", ["random", "pid"])
+def test_the_slowed_core_writes_the_same_matrix(workload, refill):
+    plan = Plan(50, 33, block_rows=7)
+    slowed = slowed_core(1.10, refill)
+    matrices = []
+    for core in (shmbench.work, slowed):
+        matrix = np.empty(plan.shape)
+        core.prepare(matrix, workload, plan)
+        core.fill_rows(matrix, plan, range(plan.rows), workload, 7)
+        matrices.append(matrix)
+    assert np.array_equal(*matrices)
+    assert gate.slow_down(Path(shmbench.work.__file__).read_text(), 1.10, refill).count("fill(worker_id)") == 3
+
+
+def test_a_core_it_does_not_know_is_refused():
+    with pytest.raises(gate.DrillError, match="knows how to slow down"):
+        gate.slow_down("def fill_block(): pass\n", 1.10)
