@@ -96,7 +96,7 @@ KERNEL = os.environ.get(WORKLOAD_ENV, "").strip()
 # parameter grid that changed with the installed version would shift every cell's index.
 # New strategies go at the end, for the same reason.
 STRATEGIES = ["serial", "threads", "mp_array", "shared_memory", "pickled", "book",
-              "memmap", "memmap_disk", "joblib", "ray", "mpi"]
+              "memmap", "memmap_disk", "joblib", "ray", "mpi", "dask"]
 #: Comma-separated worker counts; by default 1, 2 and the core count, as ``shmbench run`` (workers
 #: beyond the cores only oversubscribe: ask for them here).
 WORKERS_ENV = "SHMBENCH_ASV_WORKERS"

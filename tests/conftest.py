@@ -42,9 +42,9 @@ def assert_nothing_left(before: set[str]) -> None:
     assert shm_entries() - before == set(), f"/dev/shm gained: {shm_entries() - before}"
 
 
-#: Contenders from the extras, and the tier their cells belong in: Ray starts a whole runtime per
-#: run (seconds), so its cells are slow too.
-EXTRAS = {"ray": ("extras", "slow"), "mpi": ("extras",)}
+#: Contenders from the extras, and the tier their cells belong in: Ray and Dask start a whole
+#: runtime per run (seconds), so their cells are slow too.
+EXTRAS = {"ray": ("extras", "slow"), "mpi": ("extras",), "dask": ("extras", "slow")}
 
 
 def pytest_collection_modifyitems(items):

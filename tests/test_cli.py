@@ -103,7 +103,8 @@ def test_every_contender_is_available_with_the_extras_installed(capsys):
     assert all(name in out for name in REGISTRY) and "no:" not in out
 
 
-@pytest.mark.parametrize("module, strategy, extra", [("ray", "ray", "ray"), ("mpi4py", "mpi", "mpi")])
+@pytest.mark.parametrize("module, strategy, extra", [("ray", "ray", "ray"), ("mpi4py", "mpi", "mpi"),
+                                                         ("distributed", "dask", "dask")])
 def test_a_missing_extra_is_named_in_list_and_refused_in_one_line(monkeypatch, capsys, module, strategy, extra):
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     from shmbench.strategies import REGISTRY

@@ -340,7 +340,7 @@ def test_memmap_disk_refuses_a_memory_filesystem(monkeypatch):
     assert "not a directory" in MemmapDisk.unavailable_reason()
 
 
-@pytest.mark.parametrize("strategy", ["joblib", "ray", "mpi"])
+@pytest.mark.parametrize("strategy", ["joblib", "ray", "mpi", "dask"])
 def test_contenders_with_their_own_start_refuse_another(strategy):
     with pytest.raises(ValueError, match="only"):
         create(strategy, Plan(8, 8), workers=2, start_method="spawn")

@@ -91,7 +91,8 @@ def _own_version() -> str:
 def contenders() -> dict:
     """Versions of the contenders' libraries (None where not installed), read without importing them."""
     versions = {}
-    for key, dist in (("joblib", "joblib"), ("ray", "ray"), ("mpi4py", "mpi4py"), ("mpich", "mpich")):
+    for key, dist in (("joblib", "joblib"), ("ray", "ray"), ("mpi4py", "mpi4py"), ("mpich", "mpich"),
+                      ("dask", "distributed")):
         try:
             versions[key] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..plan import Plan
 from .base import Strategy, Traits
 from .book import Book
+from .dask_workers import DaskStrategy
 from .joblib_memmap import Joblib
 from .memmap import Memmap, MemmapDisk
 from .mp_array import MpArray
@@ -15,7 +16,8 @@ from .shared_memory import SharedMemoryStrategy
 from .threads import Threads
 
 REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (
-    Serial, Threads, MpArray, SharedMemoryStrategy, Memmap, MemmapDisk, Joblib, RayStore, MpiWindow, Pickled, Book)}
+    Serial, Threads, MpArray, SharedMemoryStrategy, Memmap, MemmapDisk, Joblib, RayStore, MpiWindow, Pickled, Book,
+    DaskStrategy)}
 
 
 def strategies() -> list[str]:

@@ -25,7 +25,7 @@ class Traits:
     """What a strategy is; the CLI, asv, the grid and the tests read these and derive nothing else."""
 
     #: How its workers are launched: "none" (the parent alone), "threads", "multiprocessing",
-    #: "process pool", "loky", "ray" or "mpiexec".
+    #: "process pool", "loky", "ray", "mpiexec" or "dask".
     launcher: str
     #: The multiprocessing start methods it runs under; empty where the launcher starts workers its own way.
     start_methods: tuple[str, ...] = ()

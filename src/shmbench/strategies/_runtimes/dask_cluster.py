@@ -1,0 +1,139 @@
+"""Dask's distributed scheduler on this node: a ``LocalCluster`` of W worker processes, one thread each.
+
+Dask shares no memory between its workers, even on one host (a task gets copies; shared memory is
+still an open proposal, dask/distributed#4497). Each worker keeps the blocks of its share in memory
+of its own between commands, as a Ray actor does: a task pinned to the worker finds its seat in a
+module-level table there. What a worker returns travels pickled over Dask's comms to the parent.
+An input (``rowsum``, a kernel's) is scattered to every worker once per pass. ``start`` is the
+cluster starting W processes; close stops them and removes the cluster's scratch directory.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import traceback
+
+import numpy as np
+
+from .base import (OnPart, Runtime, WorkerDiedError, become_worker, deliver, died, end, failed, first_dead,
+                   ignore)
+from .seat import Command, Seat, collected
+
+_POLL_SECONDS = 0.5
+_SEATS: dict[int, Seat] = {}  # a worker process's seats, by slot (one, as each share has its worker)
+
+
+def _task(slot: int, attachment, plan, rows: range, command: Command, source):
+    seat = _SEATS.get(slot)
+    if seat is None:
+        matrix, first_row, _ = attachment.open(plan, rows)
+        seat = _SEATS[slot] = Seat(plan, rows, matrix, first_row)
+    elif seat.matrix is None:
+        seat.matrix, seat.first_row, _ = attachment.open(plan, rows)
+    answer = collected(seat, command, source)
+    if command.name == "collect":
+        seat.matrix = None  # the rows are on their way to the parent: held once, not twice
+    return answer
+
+
+class DaskWorkers(Runtime):
+    launcher = "dask"
+    _client = _cluster = _scratch = None
+
+    def start(self) -> list[int]:
+        import dask
+        from distributed import Client, LocalCluster
+
+        self._scratch = tempfile.mkdtemp(prefix="shmbench-dask-")
+        # A worker that dies fails its task at once (Dask would retry it elsewhere three times);
+        # no memory limit: the nanny would pause, spill or restart a worker holding a large share.
+        self._config = dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                                        "temporary-directory": self._scratch,
+                                        "distributed.worker.daemon": True})
+        self._config.__enter__()
+        built: dict = {}
+
+        def build() -> None:
+            try:
+                built["cluster"] = LocalCluster(n_workers=len(self.shares), threads_per_worker=1, processes=True,
+                                                dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR)
+            except BaseException as error:
+                built["error"] = error
+
+        # Built on a thread of its own: an interrupt (Ctrl-C, SIGTERM) reaches the main thread only,
+        # so the cluster is never left half made, out of close's reach.
+        builder = threading.Thread(target=build, name="shmbench-dask-start", daemon=True)
+        builder.start()
+        try:
+            while builder.is_alive():
+                builder.join(_POLL_SECONDS)
+        finally:
+            builder.join()
+            self._cluster = built.get("cluster")
+        if "error" in built:  # "Nanny failed to start": a worker process ended while starting
+            raise died(None, None, "start", f" ({built['error']})") from built["error"]
+        self._client = Client(self._cluster)
+        # On each worker's event loop, its main thread (signals can be set there only): a killed
+        # parent must not leave Dask's workers running.
+        self._client.run(become_worker, os.getpid())
+        pids = self._client.run(os.getpid)  # {address: pid}, one per worker process
+        self._addresses = sorted(pids)
+        self.ids = [pids[address] for address in self._addresses]
+        return self.ids
+
+    def _check(self, what: str) -> None:
+        slot = first_dead(self.ids)
+        if slot is not None:
+            raise died(slot, self.ids[slot], what, self.where(slot))
+
+    def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
+        from distributed import wait
+
+        # A task pinned to a worker that died waits for it for ever (its nanny starts another, at
+        # another address): ask the process table before, and while waiting.
+        self._check(command.name)
+        client = self._client
+        given = None if source is None else client.scatter(source, broadcast=True, hash=False)
+        futures = [client.submit(_task, slot, attachment, self.plan, rows, command, given,
+                                 workers=[address], allow_other_workers=False, pure=False)
+                   for slot, (address, attachment, rows) in enumerate(zip(self._addresses, self.attachments,
+                                                                           self.shares))]
+        try:
+            while True:
+                try:
+                    wait(futures, timeout=_POLL_SECONDS)
+                    break
+                except TimeoutError:
+                    self._check(command.name)
+            answers = client.gather(futures)
+        except WorkerDiedError:
+            raise
+        except Exception as error:
+            self._check(command.name)  # the task failed because its worker died
+            raise failed(command.name, "".join(traceback.format_exception(error))) from error
+        finally:
+            del futures, given
+        deliver(on_part, ((slot, parts) for slot, (_, parts) in enumerate(answers)))
+        return [faults for faults, _ in answers]
+
+    def close(self) -> None:
+        client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
+
+        def ask() -> None:
+            if client is not None:
+                client.close()
+            if cluster is not None:
+                cluster.close()
+
+        try:
+            end(self.ids, ask)
+        finally:
+            if getattr(self, "_config", None) is not None:
+                self._config.__exit__(None, None, None)
+                self._config = None
+            scratch, self._scratch = self._scratch, None
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,41 @@
+"""Dask: ``dask.distributed`` with a local cluster of W worker processes, one thread each.
+
+What most PyData users try first for arrays larger than one machine. Its workers share no memory,
+even on one host: each fills private blocks of its share, which travel pickled over Dask's comms
+and the parent copies into its matrix (``collect``). An input is scattered to every worker once
+per pass.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._system import preflight
+from ..work import reads_only
+from ._runtimes.dask_cluster import DaskWorkers
+from .base import Strategy, Traits
+
+
+class DaskStrategy(Strategy):
+    name = "dask"
+    summary = "dask.distributed LocalCluster, W processes of one thread: private blocks sent back to the parent"
+    traits = Traits(launcher="dask", shares_memory=False)
+    runtime = DaskWorkers
+    private_rows = True
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            return "distributed is not installed (pip install 'shmbench[dask]')"
+        return None
+
+    def need(self) -> preflight.Need:
+        # The parent's storage, the workers' private rows (one matrix in all), the answers in flight
+        # (one more matrix at the end of a collect) and an input scattered to every worker.
+        shipped = self.plan.with_input or reads_only(self.workload)
+        ram = self.plan.storage_nbytes + 2 * self.plan.nbytes + (self.workers * self.plan.nbytes if shipped else 0)
+        return preflight.Need(ram + preflight.process_overhead(self.workers + 1, True), 0)
+
+    def allocate(self) -> None:
+        self.storage = np.empty(self.plan.storage_shape, self.plan.dtype)
