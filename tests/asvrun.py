@@ -26,13 +26,14 @@ def config(tmp: Path) -> Path:
     return path
 
 
-def env(tmp: Path, sizes: str = "1MiB") -> dict:
-    return dict(os.environ, HOME=str(tmp), SHMBENCH_ASV_SIZES=sizes)
+def env(tmp: Path, sizes: str = "1MiB", **extra: str) -> dict:
+    return dict(os.environ, HOME=str(tmp), SHMBENCH_ASV_SIZES=sizes, **extra)
 
 
-def asv(tmp: Path, *args: str, sizes: str = "1MiB") -> subprocess.CompletedProcess:
+def asv(tmp: Path, *args: str, sizes: str = "1MiB", **extra: str) -> subprocess.CompletedProcess:
+    """asv with this repository's suite; ``extra`` environment variables (``SHMBENCH_ASV_...``) too."""
     return subprocess.run([sys.executable, "-m", "asv", "--config", str(config(tmp)), *args], cwd=tmp,
-                          capture_output=True, text=True, env=env(tmp, sizes), timeout=900)
+                          capture_output=True, text=True, env=env(tmp, sizes, **extra), timeout=900)
 
 
 def record(tmp: Path) -> subprocess.CompletedProcess:

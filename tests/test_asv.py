@@ -9,7 +9,7 @@ import pytest
 import shmbench
 
 from asvrun import BENCHMARKS as EXPECTED
-from asvrun import asv
+from asvrun import REPO, asv
 
 pytestmark = pytest.mark.slow
 
@@ -66,3 +66,18 @@ def test_asv_report_opens_with_what_moved_between_the_last_two_commits(asv_recor
     assert gate.count("<tr>") == 2  # the header and the one cell that moved
     assert "bench_fill.Fill.time_fill" in gate and "2.000×" in gate and "slower" in gate
     assert page.index('id="gate"') < page.index('class="benchmark"')
+
+
+def test_a_kernel_of_the_users_is_timed_in_every_strategy_and_dtype_asked_for(tmp_path):
+    kernel = f"{REPO / 'docs' / 'examples' / 'smooth.py'}:smooth"
+    done = asv(tmp_path, "run", "--python=same", "--quick", "--show-stderr", "--bench", r"bench_fill\.Kernel",
+               SHMBENCH_ASV_WORKLOAD=kernel, SHMBENCH_ASV_DTYPES="float32", SHMBENCH_ASV_WORKERS="2")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "failed" not in done.stdout.lower(), done.stdout[-5000:]
+    table = done.stdout[done.stdout.index("bench_fill.Kernel.time_fill"):]
+    for strategy in ("serial", "shared_memory", "pickled", "book"):
+        assert strategy in table
+    assert "float32" in table and "float64" in table
+    # Without the variable: one skipped cell that says how to ask.
+    bare = asv(tmp_path, "run", "--python=same", "--quick", "--show-stderr", "--bench", r"bench_fill\.Kernel")
+    assert bare.returncode == 0 and "SHMBENCH_ASV_WORKLOAD=module:function" in bare.stdout + bare.stderr

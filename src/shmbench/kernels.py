@@ -44,6 +44,12 @@ def is_kernel(workload: str) -> bool:
     return ":" in workload
 
 
+def label(workload: str) -> str:
+    """A workload as tables and titles show it: a kernel's file without its folder."""
+    where, _, name = workload.rpartition(":")
+    return f"{os.path.basename(where)}:{name}" if where and _is_path(where) else workload
+
+
 def _is_path(where: str) -> bool:
     return where.endswith(".py") or os.sep in where
 

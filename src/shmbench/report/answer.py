@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..kernels import label
 from ..sizes import describe
 
 #: What a one-shot script pays: everything but the verification.
@@ -80,7 +81,7 @@ def answer(group: Sequence[dict], serial: dict | None = None) -> Answer:
     workload and size) is the one-shot reference where the group does not hold it."""
     first = group[0]
     workers = first["workers"]
-    title = (f"{describe(first['rows'], first['cols'], first.get('dtype') or 'float64')} {first['workload']} fill, "
+    title = (f"{describe(first['rows'], first['cols'], first.get('dtype') or 'float64')} {label(first['workload'])} fill, "
              f"{workers} worker{'s' if workers != 1 else ''}")
     out = Answer(title)
     name = _names(group)

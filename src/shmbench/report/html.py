@@ -18,6 +18,7 @@ from pathlib import Path
 from . import answer, plots
 from . import output as report
 from .._system.outputs import atomic
+from ..kernels import label as workload_label
 
 _CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -80,7 +81,7 @@ def from_run(doc: dict) -> str:
     for r in records:
         ok = f"<span class=\"{'good' if r['verified'] else 'bad'}\">{escape(report.verdict(r))}</span>"
         rows.append([escape(r["strategy"]), escape(report.how(r)), str(r["workers"]),
-                     escape(report.size_of(r)), escape(r["workload"]), _fmt(r["cold_seconds"], ".3f"),
+                     escape(report.size_of(r)), escape(workload_label(r["workload"])), _fmt(r["cold_seconds"], ".3f"),
                      escape(report.pm(r["warm_seconds"], r.get("warm_ci"))), str(r.get("passes", "–")),
                      escape(report.speedup_text(r)), _fmt(r["gbps"], ".2f"), _fmt(r["pss_multiple"], ".2f"), ok])
     body = [f"<h1>shmbench results</h1><p>{escape(str(doc.get('created', '')))}</p>",

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .._system.outputs import atomic
 from . import answer, plots
+from ..kernels import label
 from ..plan import DEFAULT_DTYPE
 from ..sizes import describe
 
@@ -89,7 +90,7 @@ def table(records: Sequence[dict], title: str | None = None) -> Table:
         out.add_column(header, justify=justify, overflow="fold")
     for r in records:
         out.add_row(r["strategy"], how(r), str(r["workers"]), size_of(r),
-                    r["workload"], _num(r["cold_seconds"], ".3f"), pm(r["warm_seconds"], r.get("warm_ci")),
+                    label(r["workload"]), _num(r["cold_seconds"], ".3f"), pm(r["warm_seconds"], r.get("warm_ci")),
                     str(r.get("passes", len(r.get("warm_passes", [])))), speedup_text(r),
                     _num(r["gbps"], ".2f"), _num(r["pss_multiple"], ".2f"), escape(verdict(r)))
     notes = [f"{r['strategy']} ×{r['workers']}: {r['disturbed']}" for r in records if r.get("disturbed")]

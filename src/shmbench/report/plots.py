@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..kernels import label
 from ..sizes import describe
 
 #: Every strategy keeps its colour in every figure (the CLI's PNG and the HTML report alike).
@@ -58,7 +59,7 @@ def scaling_figure(records: Sequence[dict], cores: int | None = None):
     fig, axes = plt.subplots(2, max(1, len(panels)), figsize=(5.2 * max(1, len(panels)), 2 * height), squeeze=False)
     for column, ((workload, rows, cols, dtype, workers), group) in enumerate(panels):
         top, bottom = axes[0][column], axes[1][column]
-        title = f"{workload}, {describe(rows, cols, dtype)}, {workers} worker{'s' if workers != 1 else ''}"
+        title = f"{label(workload)}, {describe(rows, cols, dtype)}, {workers} worker{'s' if workers != 1 else ''}"
         group = sorted(group, key=lambda r: -(r.get("speedup") or 0.0))
         labels = [_label(r, group) for r in group]
         ys = range(len(group))
@@ -116,7 +117,7 @@ def phases_figure(records: Sequence[dict]):
         for tick, r in zip(ax.get_yticklabels(), group):  # the strategy's own colour on its name
             tick.set_color(colour(r["strategy"]))
         ax.invert_yaxis()
-        ax.set_title(f"{workload}, {describe(rows, cols, dtype)}, {workers} worker{'s' if workers != 1 else ''}",
+        ax.set_title(f"{label(workload)}, {describe(rows, cols, dtype)}, {workers} worker{'s' if workers != 1 else ''}",
                      fontsize="medium")
         ax.set_xlabel("seconds, first pass (stacked phases; measured once)")
         ax.grid(axis="x", alpha=0.3)
