@@ -26,7 +26,22 @@ _POLL_SECONDS = 0.5
 _SEATS: dict[int, Seat] = {}  # a worker process's seats, by slot (one, as each share has its worker)
 
 
+def _aligned(array: np.ndarray | None) -> np.ndarray | None:
+    """``array``, copied to a 64-byte boundary if it is not on one. Dask unpickles a scattered array
+    wherever its message put it, and numpy's sum of a row depends on the row's alignment (its
+    vector loops start where the address allows): rowsum's sums came out different in the last
+    bit for rows that were not aligned as the parent's."""
+    if array is None or array.ctypes.data % 64 == 0:
+        return array
+    raw = np.empty(array.nbytes + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    copy = raw[start:start + array.nbytes].view(array.dtype).reshape(array.shape)
+    copy[...] = array
+    return copy
+
+
 def _task(slot: int, attachment, plan, rows: range, command: Command, source):
+    source = _aligned(source)
     seat = _SEATS.get(slot)
     if seat is None:
         matrix, first_row, _ = attachment.open(plan, rows)
