@@ -70,8 +70,9 @@ def test_asv_report_opens_with_what_moved_between_the_last_two_commits(asv_recor
 
 def test_a_kernel_of_the_users_is_timed_in_every_strategy_and_dtype_asked_for(tmp_path):
     kernel = f"{REPO / 'docs' / 'examples' / 'smooth.py'}:smooth"
-    done = asv(tmp_path, "run", "--python=same", "--quick", "--show-stderr", "--bench", r"bench_fill\.Kernel",
-               SHMBENCH_ASV_WORKLOAD=kernel, SHMBENCH_ASV_DTYPES="float32", SHMBENCH_ASV_WORKERS="2")
+    assert asv(tmp_path, "machine", "--yes", "--machine", "shmbench-ci").returncode == 0
+    run = ("run", "--python=same", "--quick", "--show-stderr", "--machine", "shmbench-ci", "--bench", r"bench_fill\.Kernel")
+    done = asv(tmp_path, *run, SHMBENCH_ASV_WORKLOAD=kernel, SHMBENCH_ASV_DTYPES="float32", SHMBENCH_ASV_WORKERS="2")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "failed" not in done.stdout.lower(), done.stdout[-5000:]
     table = done.stdout[done.stdout.index("bench_fill.Kernel.time_fill"):]
@@ -79,5 +80,5 @@ def test_a_kernel_of_the_users_is_timed_in_every_strategy_and_dtype_asked_for(tm
         assert strategy in table
     assert "float32" in table and "float64" in table
     # Without the variable: one skipped cell that says how to ask.
-    bare = asv(tmp_path, "run", "--python=same", "--quick", "--show-stderr", "--bench", r"bench_fill\.Kernel")
+    bare = asv(tmp_path, *run)
     assert bare.returncode == 0 and "SHMBENCH_ASV_WORKLOAD=module:function" in bare.stdout + bare.stderr
