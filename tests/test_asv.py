@@ -71,7 +71,8 @@ def test_asv_report_opens_with_what_moved_between_the_last_two_commits(asv_recor
 def test_a_kernel_of_the_users_is_timed_in_every_strategy_and_dtype_asked_for(tmp_path):
     kernel = f"{REPO / 'docs' / 'examples' / 'smooth.py'}:smooth"
     assert asv(tmp_path, "machine", "--yes", "--machine", "shmbench-ci").returncode == 0
-    run = ("run", "--python=same", "--quick", "--show-stderr", "--machine", "shmbench-ci", "--bench", r"bench_fill\.Kernel")
+    run = ("run", "--python=same", "--quick", "--show-stderr", "--machine", "shmbench-ci",
+           "--bench", r"bench_fill\.Kernel")
     done = asv(tmp_path, *run, SHMBENCH_ASV_WORKLOAD=kernel, SHMBENCH_ASV_DTYPES="float32", SHMBENCH_ASV_WORKERS="2")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "failed" not in done.stdout.lower(), done.stdout[-5000:]
