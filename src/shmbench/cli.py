@@ -149,7 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     names = args.strategy or compare.available_strategies()
     workers = args.workers or sorted({1, 2, os.cpu_count() or 1})
     cases = compare.grid(names, workers, args.size or [DEFAULT_SIZE], args.workload or ["random"],
-                         args.start_method or [DEFAULT_START_METHOD], args.dtype or [DEFAULT_DTYPE])
+                         args.start_method or [DEFAULT_START_METHOD], args.dtype or [DEFAULT_DTYPE], args.nodes or [1])
     # Everything that can be refused is refused here, before a byte is allocated or a worker started.
     compare.check_cases(cases, args.block_rows, args.force)
     if args.budget is None:
@@ -291,10 +291,12 @@ def cmd_memory(args: argparse.Namespace) -> int:
     out = _console()
     rows, cols = args.size
     plan = Plan(rows, cols)
-    names = args.strategy or [n for n in compare.available_strategies() if REGISTRY[n].traits.processes]
+    names = args.strategy or [n for n in compare.available_strategies() if REGISTRY[n].traits.processes
+                              and (args.nodes == 1 or REGISTRY[n].traits.nodes)]
     # As in ``run``: a strategy keeps its own way of starting workers (book, joblib, ...).
     instances = [create(n, plan, args.workers, args.workload,
-                        args.start_method if args.start_method in REGISTRY[n].traits.start_methods else None)
+                        args.start_method if args.start_method in REGISTRY[n].traits.start_methods else None,
+                        args.nodes)
                  for n in names]
     for instance in instances:
         instance.check_fits(args.force)
@@ -405,6 +407,9 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="compare strategies: table, JSON, CSV, plot")
     run.add_argument("--strategy", action="append", choices=list(REGISTRY), help="repeatable; default: all available")
     run.add_argument("--workers", action="append", type=_count, help="repeatable; default: 1, 2 and the core count")
+    run.add_argument("--nodes", action="append", type=_count,
+                     help="repeatable; split each cell's workers across this many nodes (mpi, ray, dask; "
+                          "pretend nodes on this machine); default 1")
     run.add_argument("--size", action="append", type=_size_spec,
                      help=f"ROWSxCOLS or bytes (256MiB, 1GiB: as many elements of the dtype as fit); repeatable; "
                           f"default {DEFAULT_SIZE}")
@@ -447,6 +452,7 @@ def parser() -> argparse.ArgumentParser:
     mem = sub.add_parser("memory", help="per-process RSS/PSS/USS and the shared mapping, like pmap -x")
     mem.add_argument("--strategy", action="append", choices=list(REGISTRY))
     mem.add_argument("--workers", type=_count, default=2)
+    mem.add_argument("--nodes", type=_count, default=1, help="split the workers across this many nodes (mpi, ray, dask)")
     mem.add_argument("--size", type=_size, default=parse_size("256MiB"))
     mem.add_argument("--workload", type=_workload, default="random", metavar="WORKLOAD",
                      help=f"{', '.join(WORKLOADS)}, or module:function / path/file.py:function (default random)")

@@ -24,6 +24,7 @@ from .result import RunResult
 from .runner import Driver, output_digest, processes, result_of
 from .stats import Estimate, median_ci, paired_ratios
 from .strategies import REGISTRY, create, get
+from .strategies.base import crossing
 
 #: A figure whose interval is wider than ±5% of its median is not stable.
 STABLE_SPREAD = 0.05
@@ -44,6 +45,7 @@ class Case:
     cols: int
     workload: str
     dtype: str = DEFAULT_DTYPE
+    nodes: int = 1
 
 
 def available_strategies() -> list[str]:
@@ -52,10 +54,14 @@ def available_strategies() -> list[str]:
 
 def grid(strategies: Sequence[str], workers: Sequence[int], sizes: Sequence[str | tuple[int, int]],
          workloads: Sequence[str], start_methods: Sequence[str | None],
-         dtypes: Sequence[str] = (DEFAULT_DTYPE,)) -> list[Case]:
+         dtypes: Sequence[str] = (DEFAULT_DTYPE,), nodes: Sequence[int] = (1,)) -> list[Case]:
     """Every combination; serial runs once per size, dtype and workload, strategies without start
     methods (threads, joblib, Ray, MPI) once per worker count, and book only under fork. A size in
-    bytes (``"1GiB"``) holds as many elements of each dtype as fit in it."""
+    bytes (``"1GiB"``) holds as many elements of each dtype as fit in it. Node counts above one go
+    to the strategies that cross nodes, with at least as many workers as nodes; ``ValueError``
+    when none of ``strategies`` can take them."""
+    if any(n > 1 for n in nodes) and not any(get(name).traits.nodes for name in strategies):
+        raise ValueError(f"--nodes above 1 is for {', '.join(crossing())}; none of them is asked for")
     cases = []
     for dtype, size in itertools.product(dtypes, sizes):
         rows, cols = parse_size(size, dtype) if isinstance(size, str) else size
@@ -67,9 +73,10 @@ def grid(strategies: Sequence[str], workers: Sequence[int], sizes: Sequence[str 
                     continue
                 # A strategy keeps the start methods it has; one with a launcher of its own runs once.
                 methods = [m for m in start_methods if m in traits.start_methods] or [traits.default_start_method()]
-                for method in methods:
-                    for count in workers:
-                        cases.append(Case(name, method, count, rows, cols, workload, dtype))
+                counts = sorted(set(nodes)) if traits.nodes else [1]
+                for method, count, n in itertools.product(methods, workers, counts):
+                    if n <= count or n == 1:
+                        cases.append(Case(name, method, count, rows, cols, workload, dtype, n))
     return list(dict.fromkeys(cases))
 
 
@@ -81,7 +88,7 @@ def check_cases(cases: Iterable[Case], block_rows: int | None = None, force: boo
     """
     for case in cases:
         plan = Plan(case.rows, case.cols, block_rows=block_rows, dtype=case.dtype)
-        instance = create(case.strategy, plan, case.workers, case.workload, case.start_method)
+        instance = create(case.strategy, plan, case.workers, case.workload, case.start_method, case.nodes)
         need = instance.need()
         serial = instance.plan.storage_nbytes * (2 if kernels.is_kernel(instance.workload) else 1)
         preflight.check(preflight.Need(need.ram + serial + yardstick_bytes(plan.nbytes), need.shm), force)
@@ -164,18 +171,19 @@ def failed(case: Case, plan: Plan, reason: str, error: BaseException | None = No
     return RunResult(strategy=case.strategy, workload=case.workload, rows=case.rows, cols=case.cols,
                      workers=case.workers, start_method=case.start_method, launcher=get(case.strategy).traits.launcher,
                      n_blocks=plan.n_blocks, block_rows=plan.block_rows, seed=plan.seed, dtype=plan.dtype, phases={},
-                     total_seconds=0.0, pids=[], verified=False, problems=[detail or reason], error=reason)
+                     total_seconds=0.0, pids=[], verified=False, problems=[detail or reason], error=reason,
+                     nodes=case.nodes)
 
 
 def case_of(result: RunResult) -> Case:
     """The cell a result measured (a journal's records back into cells)."""
     return Case(result.strategy, result.start_method, result.workers, result.rows, result.cols, result.workload,
-                result.dtype)
+                result.dtype, result.nodes)
 
 
 def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float, tick, digest: bool) -> RunResult:
     samples: list = []
-    instance = create(case.strategy, plan, case.workers, case.workload, case.start_method)
+    instance = create(case.strategy, plan, case.workers, case.workload, case.start_method, case.nodes)
 
     def sample(phase: str) -> None:
         # The parent also holds serial's matrix, kept alive beside the cell: not the cell's memory.

@@ -9,7 +9,7 @@ import numpy as np
 from .plan import DEFAULT_DTYPE
 
 #: Phase names, in the order they happen; the same names in results, JSON, tables and asv.
-PHASES = ("allocate", "start", "prepare", "touch", "fill", "collect", "verify", "close")
+PHASES = ("allocate", "start", "prepare", "touch", "fill", "internode", "collect", "verify", "close")
 
 
 @dataclass
@@ -60,6 +60,13 @@ class RunResult:
     #: For a user's kernel, what its output was judged by: serial's output bit for bit, or its
     #: module's ``check`` alone when two serial runs of it differed. None for built-in workloads.
     verified_by: str | None = None
+    #: The nodes the workers ran on (``--nodes``; pretend nodes on one machine unless given hosts).
+    nodes: int = 1
+    #: Bytes one pass moved between nodes (the ``internode`` phase), and whether the engine
+    #: reported them ("measured: ...") or they were counted from the rows sent ("computed: ...");
+    #: None for strategies that run on one node only.
+    internode_bytes: int | None = None
+    internode_bytes_how: str | None = None
 
     @property
     def nbytes(self) -> int:
@@ -67,8 +74,8 @@ class RunResult:
 
     @property
     def cold_seconds(self) -> float:
-        """The first pass with workers started but never used: prefault, fill and collect."""
-        return sum(self.phases.get(name, 0.0) for name in ("touch", "fill", "collect"))
+        """The first pass with workers started but never used: prefault, fill, internode and collect."""
+        return sum(self.phases.get(name, 0.0) for name in ("touch", "fill", "internode", "collect"))
 
     @property
     def warm_median(self) -> float | None:

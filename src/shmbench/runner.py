@@ -37,7 +37,8 @@ def processes(strategy: Strategy) -> list[tuple[int, str]]:
     # joblib with one worker runs in the parent, which is already counted.
     me = os.getpid()
     workers = [pid for pid in strategy.worker_ids if pid != me] if strategy.traits.processes else []
-    out = [(me, "parent")] + [(pid, f"worker {i}") for i, pid in enumerate(workers)]
+    on = (lambda slot: f" (node {strategy.node_of(slot)})") if strategy.nodes > 1 else (lambda slot: "")
+    out = [(me, "parent")] + [(pid, f"worker {i}{on(i)}") for i, pid in enumerate(workers)]
     if strategy.traits.processes:
         out += memory.runtime_processes(me, workers)
     return out
@@ -86,10 +87,10 @@ class Driver:
         return self._pass(self.phases, first=True, verify=verify)
 
     def warm_pass(self, verify: bool = True) -> tuple[float, list[str]]:
-        """One more pass with the same workers: (fill + collect seconds, problems found)."""
+        """One more pass with the same workers: (fill + internode + collect seconds, problems found)."""
         timings = dict.fromkeys(PHASES, 0.0)
         problems = self._pass(timings, first=False, verify=verify)
-        return timings["fill"] + timings["collect"], problems
+        return timings["fill"] + timings["internode"] + timings["collect"], problems
 
     def check(self) -> list[str]:
         """Verify what the last pass left (untimed)."""
@@ -98,6 +99,7 @@ class Driver:
     def fill_and_collect(self) -> None:
         """The steady-state work alone, for timers that time it themselves (asv)."""
         self.strategy.fill()
+        self.strategy.internode()
         self.strategy.collect()
 
     def _pass(self, timings: dict[str, float], first: bool, verify: bool) -> list[str]:
@@ -111,6 +113,8 @@ class Driver:
             s.fill()
         if first:
             self._after("fill")
+        with self._phase(timings, "internode"):
+            s.internode()
         with self._phase(timings, "collect"):
             s.collect()
         if first:
@@ -145,12 +149,15 @@ class Driver:
 def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str | Callable = "random", seed: int = 0,
         start_method: str | None = None, block_rows: int | None = None, digest: bool = False,
         repeat: int = 0, memory_usage: bool = True, force: bool = False,
-        prefault: bool | None = None, dtype: str = "float64") -> RunResult:
+        prefault: bool | None = None, dtype: str = "float64", nodes: int = 1) -> RunResult:
     """Fill a ``rows`` x ``cols`` matrix of ``dtype`` (float64, float32, int64, int32, uint8,
     complex128) with ``strategy`` and verify it.
 
     ``workload`` is a built-in name (``WORKLOADS``), or a kernel of yours: a module-level function,
     or its name as ``module:function`` or ``path/file.py:function`` (``shmbench.kernels``).
+
+    ``nodes`` splits the workers across that many nodes, for the strategies that cross nodes
+    (``Traits.nodes``).
 
     ``repeat`` more passes follow the first with the same workers (warm timings). With
     ``memory_usage`` the PSS of the parent and every worker is read after the fill and the
@@ -162,7 +169,7 @@ def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str | C
     plan = Plan(rows, cols, seed, block_rows, dtype)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
         raise ValueError(f"repeat must be a non-negative integer, got {repeat!r}")
-    instance = create(strategy, plan, workers, workload, start_method)
+    instance = create(strategy, plan, workers, workload, start_method, nodes)
     instance.check_fits(force)
     samples: list[list[memory.ProcessMemory]] = []
     warm: list[float] = []
@@ -210,6 +217,7 @@ def result_of(driver: Driver, pids: list[int], problems: list[str], warm: list[f
         total_seconds=sum(driver.phases.values()), pids=pids, verified=not problems, problems=problems,
         warm_passes=warm, peak_total_pss_bytes=memory.total_pss(peak) if samples else None,
         memory=[m.as_dict() for m in peak], prefault=driver.prefault, minor_faults=driver.faults,
+        nodes=instance.nodes, internode_bytes=instance.internode_bytes, internode_bytes_how=instance.internode_bytes_how,
         blas_threads_per_worker=WORKER_BLAS_THREADS if instance.traits.processes else None,
         verified_by=kernels.reference(plan, instance.workload).judged_by if kernels.is_kernel(instance.workload)
         else None, **extra)

@@ -43,6 +43,8 @@ def snapshot(pids_by_role: Iterable[tuple[int, str]]) -> list[ProcessMemory]:
 _RUNTIME_ROLES = (("resource_tracker", "multiprocessing resource tracker"), ("gcs_server", "ray gcs_server"),
                   ("raylet", "ray raylet"), ("dashboard/agent", "ray dashboard agent"),
                   ("runtime_env/agent", "ray runtime-env agent"), ("log_monitor", "ray log monitor"),
+                  ("autoscaler/_private/monitor.py", "ray autoscaler monitor"), ("dashboard/dashboard.py", "ray dashboard head"),
+                  ("ray::IDLE", "ray idle worker"),
                   ("hydra_pmi_proxy", "mpich hydra proxy"), ("mpiexec", "mpiexec"), ("forkserver", "forkserver"),
                   ("loky", "loky"))
 

@@ -33,13 +33,13 @@ def get(name: str) -> type[Strategy]:
 
 
 def create(name: str, plan: Plan, workers: int = 1, workload: str = "random",
-           start_method: str | None = None) -> Strategy:
+           start_method: str | None = None, nodes: int = 1) -> Strategy:
     """A new, unallocated strategy object."""
     cls = get(name)
     reason = cls.unavailable_reason()
     if reason:
         raise ValueError(f"strategy {name!r} is not available here: {reason}")
-    return cls(plan, workers, workload, start_method)
+    return cls(plan, workers, workload, start_method, nodes)
 
 
 __all__ = ["REGISTRY", "Strategy", "Traits", "create", "get", "strategies"]

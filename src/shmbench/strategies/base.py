@@ -1,7 +1,7 @@
 """A strategy is a *storage* (how the matrix is allocated and how a worker reaches it) plus a
 *runtime* (how its workers run), described by a few frozen ``Traits``.
 
-Its phases are methods: allocate -> start -> prepare -> touch -> fill -> collect -> close. The work
+Its phases are methods: allocate -> start -> prepare -> touch -> fill -> internode -> collect -> close. The work
 itself is ``shmbench.work`` for all of them, reached through the runtime's seats.
 """
 from __future__ import annotations
@@ -33,6 +33,8 @@ class Traits:
     shares_memory: bool = True
     #: Each worker is sure to get a share of the rows (the book's third check holds).
     every_worker_gets_work: bool = True
+    #: How it runs across several nodes (``--nodes``), in words; empty: on one node only.
+    nodes: str = ""
 
     @property
     def parallel(self) -> bool:
@@ -86,11 +88,12 @@ class Strategy(ABC):
     private_rows: ClassVar[bool] = False
 
     def __init__(self, plan: Plan, workers: int = 1, workload: str = "random",
-                 start_method: str | None = None) -> None:
+                 start_method: str | None = None, nodes: int = 1) -> None:
         self.plan = plan
         self.workers = _positive_int("workers", workers) if self.traits.parallel else 1
         self.workload = check_workload(workload)
         check_dtype_for(self.workload, plan.dtype)
+        self.nodes = self._nodes(_positive_int("nodes", nodes))
         if needs_input(self.workload) and not plan.with_input:
             self.plan = replace(plan, with_input=True)
         self.start_method = self._start_method(start_method)
@@ -99,7 +102,27 @@ class Strategy(ABC):
         self.row_sums: np.ndarray | None = None
         #: Minor page faults per worker role ("worker 0", ...) in the last touch/fill/collect.
         self.last_faults: dict[str, int] = {}
+        #: Bytes the last ``internode`` moved between nodes, and how that figure was had
+        #: ("measured: ..." where the engine reports it, "computed: ..." otherwise); None for
+        #: strategies that never cross nodes.
+        self.internode_bytes: int | None = None
+        self.internode_bytes_how: str | None = None
         self._runtime: Runtime | None = None
+
+    def _nodes(self, nodes: int) -> int:
+        if nodes > 1 and not self.traits.nodes:
+            raise ValueError(f"{self.name} runs on one node; --nodes is for {', '.join(crossing())}")
+        if nodes > self.workers:
+            raise ValueError(f"{nodes} nodes need at least {nodes} workers: --workers is the total, split across nodes")
+        return nodes
+
+    def node_of(self, slot: int) -> int:
+        """The node worker ``slot`` runs on: the workers split evenly, node 0 (the parent's) first
+        (or as the started runtime placed them)."""
+        if self._runtime is not None and self._runtime.nodes:
+            return self._runtime.nodes[slot]
+        return next(node for node, slots in enumerate(np.array_split(range(self.workers), self.nodes))
+                    if slot in slots)
 
     def _start_method(self, asked: str | None) -> str | None:
         methods = self.traits.start_methods
@@ -160,7 +183,8 @@ class Strategy(ABC):
         """Start the workers and let each reach the matrix."""
         seed_legacy(self.workload, self.plan.seed)
         self._runtime = self.runtime(self.plan, self.plan.share_rows(self.workers),
-                                     [self.attachment(slot) for slot in range(self.workers)], self.start_method)
+                                     [self.attachment(slot) for slot in range(self.workers)], self.start_method,
+                                     [self.node_of(slot) for slot in range(self.workers)])
         self._runtime.start()
 
     def prefault_pays(self) -> bool:
@@ -187,6 +211,18 @@ class Strategy(ABC):
         """Run the worker core on every row."""
         self._note(self._runtime.run(Command("fill", self.workload, not self.private_rows), self._take,
                                      self.input if self.private_rows else None))
+
+    def internode(self) -> None:
+        """Move what the parent's node needs from the other nodes (the ``internode`` phase): the
+        rows the workers off it wrote. Nothing for strategies on one node, or a read-only workload."""
+        if not self.traits.nodes:
+            return
+        if reads_only(self.workload):
+            self.internode_bytes, self.internode_bytes_how = 0, "computed: a read-only workload sends back sums only"
+            return
+        faults, self.internode_bytes, self.internode_bytes_how = self._runtime.internode(
+            Command("collect", self.workload), self._take)
+        self._note(faults)
 
     def collect(self) -> None:
         """Bring results back into the parent's matrix, where they do not land there already."""
@@ -234,6 +270,13 @@ class Strategy(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def crossing() -> list[str]:
+    """The names of the strategies that run across nodes."""
+    from . import REGISTRY
+
+    return [name for name, cls in REGISTRY.items() if cls.traits.nodes]
 
 
 __all__ = ["DEFAULT_START_METHOD", "START_METHODS", "Given", "Private", "Strategy", "Traits"]

@@ -1,9 +1,10 @@
 """Dask: ``dask.distributed`` with a local cluster of W worker processes, one thread each.
 
 What most PyData users try first for arrays larger than one machine. Its workers share no memory,
-even on one host: each fills private blocks of its share, which travel pickled over Dask's comms
-and the parent copies into its matrix (``collect``). An input is scattered to every worker once
-per pass.
+even on one host, so each is a node of its own for data: it fills private blocks of its share,
+which travel pickled over Dask's comms to the parent, which copies them into its matrix, all in
+``internode`` (``collect`` has nothing left to do). An input is scattered to every worker once per
+pass. ``--nodes`` is taken for uniformity with the other engines: it only labels the workers.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from .base import Strategy, Traits
 class DaskStrategy(Strategy):
     name = "dask"
     summary = "dask.distributed LocalCluster, W processes of one thread: private blocks sent back to the parent"
-    traits = Traits(launcher="dask", shares_memory=False)
+    traits = Traits(launcher="dask", shares_memory=False,
+                    nodes="every worker is a node for data (nothing shared, even on one host); --nodes only labels them")
     runtime = DaskWorkers
     private_rows = True
 
@@ -36,6 +38,9 @@ class DaskStrategy(Strategy):
         shipped = self.plan.with_input or reads_only(self.workload)
         ram = self.plan.storage_nbytes + 2 * self.plan.nbytes + (self.workers * self.plan.nbytes if shipped else 0)
         return preflight.Need(ram + preflight.process_overhead(self.workers + 1, True), 0)
+
+    def collect(self) -> None:
+        """Nothing: the rows came to the parent in ``internode``."""
 
     def allocate(self) -> None:
         self.storage = np.empty(self.plan.storage_shape, self.plan.dtype)

@@ -1,10 +1,11 @@
 """One MPI rank of the ``mpi`` strategy: ``mpiexec -n W python -m shmbench.strategies.mpi_rank ...``.
 
-The ranks on this node share one ``MPI.Win.Allocate_shared`` window holding the whole matrix
-(rank 0 allocates it, the others query its address). Rank 0 talks to the parent over a Unix
-socket; every command reaches all ranks by ``bcast`` and every answer comes back by ``gather``,
-so a failing rank is reported instead of leaving the others waiting. The parent cannot map the
-window: inputs come in, and results go out, through an exchange file every rank maps.
+The ranks of a node (``COMM_TYPE_SHARED``) share one ``MPI.Win.Allocate_shared`` window holding
+that node's rows (its first rank allocates it, the others query its address). Rank 0 talks to the
+parent over a Unix socket; every command reaches all ranks by ``bcast`` and every answer comes back
+by ``gather``, so a failing rank is reported instead of leaving the others waiting. The parent
+cannot map a window: on its node, inputs come in and results go out through an exchange file
+those ranks map; the other nodes' leaders send their rows to rank 0 by message (``internode``).
 """
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ from multiprocessing.connection import Connection
 import numpy as np
 import psutil
 
+from .._system.pages import minor_faults
 from ..plan import Plan
 from ._runtimes.base import become_worker
 from ._runtimes.seat import Seat, collected
 
+_TAG = 7  # the rows of another node, on their way to the parent's
 
-def _abandon(exchange_path: str) -> None:
+
+def _abandon(exchange_path: str, address: str) -> None:
     """The parent died: remove the files it named and MPICH's segments (an aborted job never
     reaches MPI_Finalize, which unlinks them), then end the whole job."""
     from mpi4py import MPI
@@ -32,38 +36,71 @@ def _abandon(exchange_path: str) -> None:
     # Mapped segments, and the temporary file MPI_Init may still have open (not yet mapped).
     paths = {m.path for m in me.memory_maps()} | {f.path for f in me.open_files()}
     mine = [path for path in paths if os.path.basename(path).startswith("mpich_")]
-    for path in [exchange_path, *mine]:
+    for path in [exchange_path, address, *mine]:
         try:
             os.unlink(path)
         except OSError:
             pass
+    try:
+        os.rmdir(os.path.dirname(address))  # the parent's private folder for the socket
+    except OSError:
+        pass
     MPI.COMM_WORLD.Abort(1)
 
 
+def _internode(world, leaders: list, matrix: np.ndarray, exchange: np.ndarray | None) -> tuple[int, list]:
+    """The rows of the other nodes, by message, into the parent's matrix: each other node's
+    leader sends its window to rank 0, which receives it in place. Answers the bytes received."""
+    from mpi4py import MPI
+
+    faults, moved = minor_faults(), 0
+    if world.rank == 0:
+        for rank, start, stop in filter(None, leaders):
+            status = MPI.Status()
+            world.Recv([exchange[start:stop].reshape(-1).view(np.uint8), MPI.BYTE], source=rank, tag=_TAG,
+                       status=status)
+            moved += status.Get_count(MPI.BYTE)
+    elif any(leader and leader[0] == world.rank for leader in leaders):
+        world.Send([matrix.reshape(-1).view(np.uint8), MPI.BYTE], dest=0, tag=_TAG)
+    return minor_faults() - faults, [("moved", 0, np.int64(moved))] if world.rank == 0 else []
+
+
 def main(argv: list[str]) -> int:
-    parent_pid, address, exchange_path, spec = argv
-    # Watched from before MPI_Init: a rank may wait in it, or in a collective, for ever.
-    become_worker(int(parent_pid), lambda: _abandon(exchange_path))
+    parent_pid, parent_host, address, exchange_path, spec = argv
+    # Watched from before MPI_Init: a rank may wait in it, or in a collective, for ever. Ranks on
+    # other hosts cannot see the parent: rank 0's watch aborts the whole job for them.
+    here = socket.gethostname() == parent_host
+    become_worker(int(parent_pid) if here else None, (lambda: _abandon(exchange_path, address)) if here else None)
     from mpi4py import MPI
 
     plan = Plan(**json.loads(spec))
     world = MPI.COMM_WORLD
     node = world.Split_type(MPI.COMM_TYPE_SHARED)
-    if node.size != world.size:
-        raise SystemExit("shmbench's mpi strategy runs its ranks on one node")
-    window = MPI.Win.Allocate_shared(plan.nbytes if world.rank == 0 else 0, plan.itemsize, comm=node)
+    shares = plan.share_rows(world.size)
+    members = sorted(node.allgather(world.rank))
+    if members != list(range(members[0], members[-1] + 1)):
+        raise SystemExit("shmbench's mpi strategy needs each node's ranks in one block (MPICH: "
+                         "MPIR_CVAR_CLIQUES_BY_BLOCK=1, or mpiexec -ppn)")
+    # This node's window holds its ranks' rows; the parent's node (rank 0's) also maps the parent's matrix.
+    rows = range(shares[members[0]].start, shares[members[-1]].stop)
+    home = members[0] == 0
+    firsts = sorted(set(world.allgather(members[0])))
+    leaders = world.allgather((world.rank, rows.start, rows.stop) if node.rank == 0 and not home else None)
+    window = MPI.Win.Allocate_shared(len(rows) * plan.cols * plan.itemsize if node.rank == 0 else 0, plan.itemsize,
+                                     comm=node)
     try:
-        matrix = np.ndarray(plan.shape, dtype=plan.dtype, buffer=window.Shared_query(0)[0])
-        exchange = np.memmap(exchange_path, dtype=plan.dtype, mode="r+", shape=plan.storage_shape)
-        seat = Seat(plan, plan.share_rows(world.size)[world.rank], matrix, exchange=exchange)
+        matrix = np.ndarray((len(rows), plan.cols), dtype=plan.dtype, buffer=window.Shared_query(0)[0])
+        exchange = (np.memmap(exchange_path, dtype=plan.dtype, mode="r+", shape=plan.storage_shape)
+                    if home else None)
+        seat = Seat(plan, shares[world.rank], matrix, rows.start, exchange=exchange)
         conn = None
         if world.rank == 0:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.connect(address)
             conn = Connection(sock.detach())
-        pids = world.gather(os.getpid(), root=0)
+        started = world.gather((os.getpid(), firsts.index(members[0])), root=0)
         if conn is not None:
-            conn.send(("done", pids))
+            conn.send(("done", started))
         while True:
             command = None
             if conn is not None:
@@ -75,7 +112,12 @@ def main(argv: list[str]) -> int:
             if command is None:
                 break
             try:
-                answer = ("done", *collected(seat, command))
+                if command.name == "internode":
+                    answer = ("done", *_internode(world, leaders, matrix, exchange))
+                elif command.name == "collect" and exchange is None:
+                    answer = ("done", 0, [])  # this node's rows went to the parent's in ``internode``
+                else:
+                    answer = ("done", *collected(seat, command))
             except BaseException:
                 answer = ("error", f"rank {world.rank} (pid {os.getpid()}):\n{traceback.format_exc()}")
             answers = world.gather(answer, root=0)

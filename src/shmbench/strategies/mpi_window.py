@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .._system import preflight
 from .._system.files import create_file, remove_file
+from ..kernels import is_kernel
 from ..work import reads_only
 from ._runtimes.mpi import MpiRanks, mpiexec
 from ._runtimes.seat import Command
@@ -27,7 +28,9 @@ class _Exchange:
 class MpiWindow(FileMatrix, Strategy):
     name = "mpi"
     summary = "mpiexec -n W ranks sharing one MPI.Win.Allocate_shared window; results copied out to the parent"
-    traits = Traits(launcher="mpiexec", shares_memory=False)  # the parent reads a copy of the window
+    # The parent reads a copy of the window.
+    traits = Traits(launcher="mpiexec", shares_memory=False,
+                    nodes="a window per node (COMM_TYPE_SHARED); MPICH's pretend nodes here, real hosts with --hosts")
     runtime = MpiRanks
 
     @classmethod
@@ -37,6 +40,13 @@ class MpiWindow(FileMatrix, Strategy):
         except ImportError:
             return "mpi4py is not installed (pip install 'shmbench[mpi]')"
         return None if mpiexec() else "no mpiexec found (pip install 'shmbench[mpi]' brings MPICH's)"
+
+    def _nodes(self, nodes: int) -> int:
+        nodes = super()._nodes(nodes)
+        if nodes > 1 and (reads_only(self.workload) or is_kernel(self.workload)):
+            raise ValueError("mpi on several nodes runs the writing workloads (random, pid, legacy-random) only: "
+                             "an input would first have to travel to every node")
+        return nodes
 
     def need(self) -> preflight.Need:
         # The window and the exchange file, both in /dev/shm.

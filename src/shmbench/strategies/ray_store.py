@@ -17,7 +17,8 @@ from .base import Strategy, Traits
 class RayStore(Strategy):
     name = "ray"
     summary = "Ray's object store on this node: W actors return blocks through it; the parent assembles them"
-    traits = Traits(launcher="ray", shares_memory=False)
+    traits = Traits(launcher="ray", shares_memory=False,
+                    nodes="ray.cluster_utils.Cluster: a raylet and an object store per node, on this machine")
     runtime = RayActors
     private_rows = True
 
@@ -30,8 +31,8 @@ class RayStore(Strategy):
         return None
 
     def need(self) -> preflight.Need:
-        # The parent's matrix, the store (in /dev/shm) and each actor's private rows.
-        store = store_bytes(self.plan.storage_nbytes)
+        # The parent's matrix, the stores (in /dev/shm, one a node) and each actor's private rows.
+        store = store_bytes(self.plan.storage_nbytes) * self.nodes
         return preflight.Need(self.plan.storage_nbytes + self.plan.nbytes + store + preflight.process_overhead(self.workers + 4, True), store)
 
     def allocate(self) -> None:

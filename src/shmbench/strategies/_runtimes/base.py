@@ -287,11 +287,13 @@ class Runtime(ABC):
     launcher: ClassVar[str]
 
     def __init__(self, plan: Plan, shares: Sequence[range], attachments: Sequence[Attachment],
-                 start_method: str | None = None) -> None:
+                 start_method: str | None = None, nodes: Sequence[int] = ()) -> None:
         self.plan = plan
         self.shares = list(shares)
         self.attachments = list(attachments)
         self.start_method = start_method
+        #: The node each worker runs on; node 0 is the parent's.
+        self.nodes = list(nodes) or [0] * len(self.shares)
         self.ids: list[int] = []
 
     @abstractmethod
@@ -302,6 +304,11 @@ class Runtime(ABC):
     def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
         """Run ``command`` on every worker. ``source`` is the parent's input matrix, for workers
         that cannot see it (a read-only workload on private storage)."""
+
+    def internode(self, command: Command, on_part: OnPart = ignore) -> tuple[list[int], int, str]:
+        """Bring what the workers off the parent's node hold to it (a ``collect``'s answers, where
+        the runtime has several nodes): (each worker's faults, bytes moved, how they were counted)."""
+        return [0] * len(self.shares), 0, "computed: nothing crosses nodes"
 
     @abstractmethod
     def close(self) -> None:

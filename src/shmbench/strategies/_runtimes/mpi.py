@@ -3,7 +3,9 @@
 Rank 0 passes each command to every rank with ``bcast`` and collects the answers with ``gather``
 (``shmbench.strategies.mpi_rank``). mpiexec runs in a session of its own; a dead rank is named
 from mpiexec's own report. The parent is not a rank: what it reads comes through the exchange
-file its attachment names.
+file its attachment names. Several nodes are MPICH's pretend nodes (cliques) on this machine, or
+real hosts given in ``SHMBENCH_MPI_HOSTS``; each node's ranks are one block of consecutive ranks,
+the first block on the parent's node.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ from ..._system.preflight import SHM_DIR
 from .base import OnPart, Runtime, deliver, died, end, failed, ignore
 from .seat import Command
 
+#: Comma-separated hosts for mpiexec (``shmbench run --hosts a,b``): real nodes instead of pretend ones.
+HOSTS_ENV = "SHMBENCH_MPI_HOSTS"
 _START_SECONDS = 120.0
 _POLL_SECONDS = 0.2
 
@@ -49,10 +53,11 @@ class MpiRanks(Runtime):
             server.listen(1)
             server.settimeout(_START_SECONDS)
             self._proc = subprocess.Popen(
-                [mpiexec(), "-n", str(len(self.shares)), sys.executable, "-m", "shmbench.strategies.mpi_rank",
-                 str(os.getpid()), server.getsockname(), self.attachments[0].path,
-                 json.dumps(dataclasses.asdict(self.plan))],
-                stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+                [mpiexec(), *self._placement(), "-n", str(len(self.shares)), sys.executable, "-m",
+                 "shmbench.strategies.mpi_rank", str(os.getpid()), socket.gethostname(), server.getsockname(),
+                 self.attachments[0].path, json.dumps(dataclasses.asdict(self.plan))],
+                stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+                env=self._environment())
             while True:
                 if wait([server], _POLL_SECONDS):
                     self._conn = Connection(server.accept()[0].detach())
@@ -63,7 +68,8 @@ class MpiRanks(Runtime):
             server.close()
             shutil.rmtree(folder, ignore_errors=True)
         self._busy = True
-        self.ids = self._answer("start")[0]
+        started = self._answer("start")[0]
+        self.ids, self.nodes = [pid for pid, _ in started], [node for _, node in started]
         # MPICH unlinks its /dev/shm segments at MPI_Finalize, which a killed rank never reaches:
         # note the ones our ranks map, to remove what is left of them at close.
         self._segments = {m["path"] for pid in self.ids for m in segment_maps(pid, f"{SHM_DIR}/mpich_shm_")}
@@ -78,6 +84,28 @@ class MpiRanks(Runtime):
         faults, parts = self._answer(command.name)
         deliver(on_part, enumerate(parts))
         return faults
+
+    def _placement(self) -> list[str]:
+        """mpiexec's options that put the ranks on their nodes: real hosts (``SHMBENCH_MPI_HOSTS``),
+        a block of ranks each, else none (pretend nodes come from the environment)."""
+        hosts = os.environ.get(HOSTS_ENV, "").strip()
+        return ["-hosts", hosts, "-ppn", str(-(-len(self.shares) // (max(self.nodes) + 1)))] if hosts else []
+
+    def _environment(self) -> dict[str, str]:
+        """On one machine, MPICH's cliques make pretend nodes: ``COMM_TYPE_SHARED`` splits the ranks
+        into that many blocks, each with shared memory of its own, as MPICH tests multi-node code."""
+        env = dict(os.environ)
+        nodes = max(self.nodes) + 1
+        if nodes > 1 and not env.get(HOSTS_ENV, "").strip():
+            env.update(MPIR_CVAR_NUM_CLIQUES=str(nodes), MPIR_CVAR_CLIQUES_BY_BLOCK="1")
+        return env
+
+    def internode(self, command: Command, on_part: OnPart = ignore) -> tuple[list[int], int, str]:
+        if max(self.nodes) == 0:
+            return super().internode(command, on_part)
+        moved: list[int] = []
+        faults = self.run(Command("internode", command.workload), lambda slot, kind, where, part: moved.append(int(part)))
+        return faults, sum(moved), "measured: MPI_Get_count of every message rank 0 received"
 
     def _answer(self, what: str) -> tuple:
         while not wait([self._conn], _POLL_SECONDS):

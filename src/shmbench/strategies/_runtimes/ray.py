@@ -1,9 +1,14 @@
-"""Ray actors on a private Ray instance of this node: one actor per share, answers through the store.
+"""Ray actors on a private Ray instance: one actor per share, answers through the object store.
 
 ``start`` is ``ray.init`` with one CPU per worker, a bounded object store and no dashboard, in a
 session directory of ours that close removes. What an actor returns (its blocks, its sums) is
 copied into the store, and the parent reads it from there zero-copy. A read-only workload's input
 is put into the store once per pass and every actor reads its share of that one copy.
+
+On several nodes, ``start`` is ``ray.cluster_utils.Cluster`` (as Ray's own tests run clusters): a
+raylet and an object store per node, all on this machine; each actor is pinned to its node. The
+answers of actors off the driver's node are real transfers between object stores: ``internode``
+pulls them into the driver's store, and ``collect`` assembles them with the rest.
 """
 from __future__ import annotations
 
@@ -21,6 +26,20 @@ from .seat import Command, Seat, collected
 
 _STORE_SLACK = 64 * 2**20  # Ray's own objects, beside one matrix
 _STORE_MINIMUM = 96 * 2**20  # Ray refuses a store under 75 MiB
+
+
+def _cluster(nodes: int, cpus: int, store: int, session: str):
+    """``nodes`` raylets with their object stores on this machine, ``cpus`` CPUs each."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster()
+    try:
+        for _ in range(nodes):
+            cluster.add_node(num_cpus=cpus, object_store_memory=store, include_dashboard=False, temp_dir=session)
+    except BaseException:
+        cluster.shutdown()
+        raise
+    return cluster
 
 
 def store_bytes(nbytes: int) -> int:
@@ -53,6 +72,8 @@ class RayActors(Runtime):
     launcher = "ray"
     _actors: list = []
     _session: str | None = None
+    _cluster = _tmpdir = None
+    _fetched: dict = {}  # slot -> answer, pulled to the driver's node by ``internode``
 
     def start(self) -> list[int]:
         import ray
@@ -62,17 +83,39 @@ class RayActors(Runtime):
         # Ray's sockets live under its temporary directory, whose path must stay short.
         self._session = tempfile.mkdtemp(prefix="shmbench-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
         handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-        ray.init(num_cpus=len(self.shares), object_store_memory=store_bytes(self.plan.nbytes),
-                 include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, _temp_dir=self._session)
+        quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+        nodes = max(self.nodes) + 1
+        if nodes == 1:
+            ray.init(num_cpus=len(self.shares), object_store_memory=store_bytes(self.plan.nbytes),
+                     include_dashboard=False, _temp_dir=self._session, **quiet)
+        else:
+            # Where the cluster notes its address for ``ray.init("auto")``: our session, not /tmp/ray.
+            self._tmpdir = os.environ.get("RAY_TMPDIR")
+            os.environ["RAY_TMPDIR"] = self._session
+            os.makedirs(os.path.join(self._session, "ray"))
+            self._cluster = _cluster(nodes, -(-len(self.shares) // nodes), store_bytes(self.plan.nbytes),
+                                     self._session)
+            ray.init(address=self._cluster.address, **quiet)
         # Ray's core installs its own fatal-signal handlers in this process; the caller's (the CLI
         # stops workers and exits 130 on SIGTERM) must stay in charge.
         for signum, handler in handlers.items():
             if handler is not None:
                 signal.signal(signum, handler)
         actor = ray.remote(num_cpus=1)(_Actor)
-        self._actors = [actor.remote(a, self.plan, rows) for a, rows in zip(self.attachments, self.shares)]
+        places = self._places() if nodes > 1 else [{}] * len(self.shares)
+        self._actors = [actor.options(**place).remote(a, self.plan, rows)
+                        for a, rows, place in zip(self.attachments, self.shares, places)]
         self.ids = self._get([a.pid.remote() for a in self._actors], "start")
         return self.ids
+
+    def _places(self) -> list[dict]:
+        """Each actor's placement: pinned to its node, node 0 being the one the driver joined."""
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        mine = ray.get_runtime_context().get_node_id()
+        ids = [mine] + sorted(n.node_id for n in self._cluster.list_all_nodes() if n.node_id != mine)
+        return [{"scheduling_strategy": NodeAffinitySchedulingStrategy(ids[node], soft=False)} for node in self.nodes]
 
     def _get(self, refs, what: str) -> list:
         import ray
@@ -90,20 +133,37 @@ class RayActors(Runtime):
         import ray
 
         stored = None if source is None else ray.put(source)  # one copy, read by every actor
-        answers = self._get([a.run.remote(command, stored) for a in self._actors], command.name)
+        fetched, self._fetched = self._fetched, {}
+        todo = [slot for slot in range(len(self._actors)) if slot not in fetched]
+        got = dict(zip(todo, self._get([self._actors[s].run.remote(command, stored) for s in todo], command.name)))
+        answers = [fetched[slot] if slot in fetched else got[slot] for slot in range(len(self._actors))]
         deliver(on_part, ((slot, parts) for slot, (_, parts) in enumerate(answers)))  # views of the store
         return [faults for faults, _ in answers]
+
+    def internode(self, command: Command, on_part: OnPart = ignore) -> tuple[list[int], int, str]:
+        """The answers of the actors off the driver's node, pulled into its object store; the next
+        ``run`` of ``command`` takes them as they are and assembles them with the others'."""
+        remote = [slot for slot, node in enumerate(self.nodes) if node]
+        answers = self._get([self._actors[slot].run.remote(command, None) for slot in remote], command.name)
+        self._fetched = dict(zip(remote, answers))
+        moved = sum(part[2].nbytes for _, parts in answers for part in parts)
+        faults = [self._fetched[slot][0] if slot in self._fetched else 0 for slot in range(len(self.shares))]
+        return faults, moved, "computed: the blocks of the actors off the driver's node"
 
     def close(self) -> None:
         import ray
 
         actors, self._actors = self._actors, []
 
+        cluster, self._cluster, self._fetched = self._cluster, None, {}
+
         def ask() -> None:
             for actor in actors:
                 ray.kill(actor)
             if ray.is_initialized():
                 ray.shutdown()
+            if cluster is not None:
+                cluster.shutdown()
             # Ray's leftovers are collected later otherwise, and with them went file descriptors
             # that a fork pool started afterwards had been given: book lost its pool workers in 4
             # of 6 runs after ray in one process here, and in none once they are collected now.
@@ -112,6 +172,11 @@ class RayActors(Runtime):
         try:
             end(self.ids, ask)
         finally:
+            if cluster is not None:
+                if self._tmpdir is None:
+                    os.environ.pop("RAY_TMPDIR", None)
+                else:
+                    os.environ["RAY_TMPDIR"] = self._tmpdir
             session, self._session = self._session, None
             if session is not None:
                 shutil.rmtree(session, ignore_errors=True)
