@@ -21,3 +21,5 @@ def methods_for(name: str) -> list[str | None]:
 def runs() -> list[tuple[str, str | None]]:
     """Every (strategy, start method) that makes sense."""
     return [(name, method) for name in REGISTRY for method in methods_for(name)]
+#: Strategies that run across nodes (``--nodes``).
+NODE_STRATEGIES = [name for name, cls in REGISTRY.items() if cls.traits.nodes]

@@ -82,7 +82,8 @@ def main(argv: list[str]) -> int:
         raise SystemExit("shmbench's mpi strategy needs each node's ranks in one block (MPICH: "
                          "MPIR_CVAR_CLIQUES_BY_BLOCK=1, or mpiexec -ppn)")
     # This node's window holds its ranks' rows; the parent's node (rank 0's) also maps the parent's matrix.
-    rows = range(shares[members[0]].start, shares[members[-1]].stop)
+    held = [shares[rank] for rank in members if shares[rank]]  # more ranks than blocks leaves some without
+    rows = range(held[0].start, held[-1].stop) if held else range(0)
     home = members[0] == 0
     firsts = sorted(set(world.allgather(members[0])))
     leaders = world.allgather((world.rank, rows.start, rows.stop) if node.rank == 0 and not home else None)

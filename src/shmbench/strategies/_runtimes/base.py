@@ -139,6 +139,41 @@ class Roll:
         self._listener.close()
 
 
+class FirstDeath:
+    """Which of ``pids`` (processes of another launcher) died first, seen as it happens: a pidfd
+    each, watched on a thread. mpiexec ends the other ranks itself when one dies, and its report
+    may name one it killed: asking afterwards would find them all dead."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        self.slot: int | None = None
+        try:
+            self._fds = [os.pidfd_open(pid) for pid in pids]
+        except (AttributeError, OSError):  # no pidfd here, or one already gone: the launcher's word stands
+            self._fds = []
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._watch, name="shmbench-first-death", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        if not self._fds:
+            return
+        ready, _, _ = select.select([*self._fds, self._wake_r], [], [])
+        gone = [self._fds.index(fd) for fd in ready if fd != self._wake_r]
+        if gone:
+            self.slot = min(gone)
+
+    def first(self, timeout: float = 1.0) -> int | None:
+        self._thread.join(timeout)
+        return self.slot
+
+    def close(self) -> None:
+        os.write(self._wake_w, b"x")
+        self._thread.join()
+        for fd in [*self._fds, self._wake_r, self._wake_w]:
+            os.close(fd)
+        self._fds = []
+
+
 _ROLL: Connection | None = None  # a pool worker's end of its roll call, held until it exits
 
 

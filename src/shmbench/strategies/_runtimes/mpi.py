@@ -26,7 +26,7 @@ import psutil
 from ..._system.memory import segment_maps
 from ..._system.files import remove_file
 from ..._system.preflight import SHM_DIR
-from .base import OnPart, Runtime, deliver, died, end, failed, ignore
+from .base import FirstDeath, OnPart, Runtime, deliver, died, end, failed, ignore
 from .seat import Command
 
 #: Comma-separated hosts for mpiexec (``shmbench run --hosts a,b``): real nodes instead of pretend ones.
@@ -70,6 +70,7 @@ class MpiRanks(Runtime):
         self._busy = True
         started = self._answer("start")[0]
         self.ids, self.nodes = [pid for pid, _ in started], [node for _, node in started]
+        self._first_death = FirstDeath(self.ids)
         # MPICH unlinks its /dev/shm segments at MPI_Finalize, which a killed rank never reaches:
         # note the ones our ranks map, to remove what is left of them at close.
         self._segments = {m["path"] for pid in self.ids for m in segment_maps(pid, f"{SHM_DIR}/mpich_shm_")}
@@ -131,11 +132,15 @@ class MpiRanks(Runtime):
             lines = [line for line in log.splitlines() if line.strip()][-6:]
             return died(None, None, what, how=f" (mpiexec exit code {self._proc.returncode})" +
                         "".join(f"\n{line}" for line in lines))
-        # mpiexec (hydra) names the rank that died first; the others it killed itself.
-        named = [int(pid) for pid in re.findall(r"PID (\d+) RUNNING AT", log)]
-        pid = next((pid for pid in named if pid in self.ids), None)
+        # The rank seen to die first; mpiexec (hydra) killed the others, and its report may name
+        # any of them, so its word is taken only where the watch saw nothing.
+        slot = self._first_death.first()
+        if slot is None:
+            named = [int(pid) for pid in re.findall(r"PID (\d+) RUNNING AT", log)]
+            pid = next((pid for pid in named if pid in self.ids), None)
+            slot = None if pid is None else self.ids.index(pid)
+        pid = None if slot is None else self.ids[slot]
         how = re.search(r"EXIT STRING: (.*)", log)
-        slot = None if pid is None else self.ids.index(pid)
         return died(slot, pid, what, how=f" ({how.group(1).strip()})" if how else "")
 
     def close(self) -> None:
@@ -156,3 +161,6 @@ class MpiRanks(Runtime):
             for path in getattr(self, "_segments", ()):
                 remove_file(path)
             self._segments = set()
+            watch, self._first_death = getattr(self, "_first_death", None), None
+            if watch is not None:
+                watch.close()
