@@ -97,6 +97,9 @@ KERNEL = os.environ.get(WORKLOAD_ENV, "").strip()
 # New strategies go at the end, for the same reason.
 STRATEGIES = ["serial", "threads", "mp_array", "shared_memory", "pickled", "book",
               "memmap", "memmap_disk", "joblib", "ray", "mpi", "dask"]
+#: ``bench_nodes``: the node counts, and the one size its cells fill.
+NODES = [1, 2]
+NODES_SIZE = os.environ.get("SHMBENCH_ASV_NODES_SIZE", "128MiB")
 #: Comma-separated worker counts; by default 1, 2 and the core count, as ``shmbench run`` (workers
 #: beyond the cores only oversubscribe: ask for them here).
 WORKERS_ENV = "SHMBENCH_ASV_WORKERS"
@@ -126,7 +129,7 @@ def traits(cls) -> tuple[bool, tuple[str, ...]]:
 
 
 def runnable(strategy: str, size: str, workers: int, workload: str = "random",
-             start_method: str | None = None, dtype: str = "float64"):
+             start_method: str | None = None, dtype: str = "float64", nodes: int = 1):
     """A strategy object for this cell, or ``NotImplementedError`` (asv's skip) saying why not."""
     try:
         cls = get(strategy)
@@ -153,8 +156,11 @@ def runnable(strategy: str, size: str, workers: int, workload: str = "random",
             plan = Plan(*parse_size(size, dtype), dtype=dtype)
         except TypeError:  # a commit from before dtypes
             raise NotImplementedError("this version of shmbench has float64 matrices only") from None
+    if nodes > 1 and not getattr(getattr(cls, "traits", None), "nodes", ""):
+        raise NotImplementedError(f"{strategy} runs on one node" if hasattr(cls.traits, "nodes") else
+                                  "this version of shmbench runs on one node")
     try:
-        instance = create(strategy, plan, workers, workload, start_method)
+        instance = create(strategy, plan, workers, workload, start_method, *([nodes] if nodes > 1 else []))
     except ValueError as error:  # e.g. a pid workload in a dtype that cannot hold one
         raise NotImplementedError(str(error)) from None
     try:

@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = {"bench_fill.Fill.time_fill", "bench_fill.Cold.time_cold", "bench_phases.Phases.track_start",
               "bench_phases.Phases.track_allocate", "bench_phases.Phases.track_first_touch",
               "bench_phases.Phases.track_collect", "bench_phases.Phases.track_fill_over_serial",
-              "bench_phases.Phases.track_total_pss", "bench_gate.Gate.time_fill_over_yardstick"}
+              "bench_phases.Phases.track_total_pss", "bench_gate.Gate.time_fill_over_yardstick",
+              "bench_nodes.Nodes.time_fill", "bench_nodes.Nodes.track_internode_bytes"}
 
 
 def config(tmp: Path) -> Path:
@@ -27,7 +28,8 @@ def config(tmp: Path) -> Path:
 
 
 def env(tmp: Path, sizes: str = "1MiB", **extra: str) -> dict:
-    return dict(os.environ, HOME=str(tmp), SHMBENCH_ASV_SIZES=sizes, **extra)
+    return dict(os.environ, HOME=str(tmp), SHMBENCH_ASV_SIZES=sizes, SHMBENCH_ASV_NODES_SIZE=sizes.split(",")[0],
+                **extra)
 
 
 def asv(tmp: Path, *args: str, sizes: str = "1MiB", **extra: str) -> subprocess.CompletedProcess:

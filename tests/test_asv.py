@@ -1,12 +1,14 @@
 """The asv suite: it passes ``asv check``, a quick run has no failure, and publish lists it all."""
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 
 import pytest
 
 import shmbench
+from shmbench.sizes import parse_size
 
 from asvrun import BENCHMARKS as EXPECTED
 from asvrun import REPO, asv
@@ -28,6 +30,22 @@ def test_quick_run_of_the_grid_has_no_failure(asv_recorded):
         assert name in done.stdout
     # Cells that make no sense are skipped with their reason, not failed.
     assert "serial has no workers to count or start" in done.stdout
+
+
+def test_nodes_cells_run_for_the_contenders_that_cross_nodes_and_count_the_bytes(asv_recorded):
+    tmp, done = asv_recorded
+    (first,) = [p for p in (tmp / "results").rglob("*.json") if p.name not in ("benchmarks.json", "machine.json")]
+    data = json.loads(first.read_text())
+    column = data["result_columns"].index("result")
+    bench = json.loads((tmp / "results" / "benchmarks.json").read_text())["bench_nodes.Nodes.track_internode_bytes"]
+    cells = dict(zip(itertools.product(*bench["params"]),
+                     data["results"]["bench_nodes.Nodes.track_internode_bytes"][column]))
+    by = {(strategy.strip("'"), int(nodes)): value for (strategy, _, _, nodes), value in cells.items()}
+    nbytes = shmbench.Plan(*parse_size("1MiB")).nbytes
+    assert by[("mpi", 1)] == 0 and 0 < by[("mpi", 2)] < nbytes
+    assert by[("dask", 1)] == by[("dask", 2)] == nbytes  # nothing shared: every row crosses
+    assert by[("shared_memory", 2)] is None or by[("shared_memory", 2)] != by[("shared_memory", 2)]  # skipped
+    assert "shared_memory runs on one node" in done.stdout
 
 
 def test_publish_lists_every_benchmark_with_its_parameters(asv_recorded):

@@ -4,12 +4,14 @@ Each test ends in the autouse check of conftest.py: no worker process left, /dev
 """
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import threading
+import tempfile
 import time
 
 import psutil
@@ -149,6 +151,11 @@ def _wait_until_filling(workers: list[psutil.Process], cpu_seconds: float = 0.2,
     raise AssertionError("the workers never got busy")
 
 
+def _folders() -> set[str]:
+    """shmbench's temporary folders (a runtime's session or scratch space, a private socket's)."""
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "shmbench-*")))
+
+
 def _left_behind(pids: list[int]) -> list[int]:
     """The processes among ``pids`` still running (neither gone nor a zombie)."""
     alive = []
@@ -272,13 +279,21 @@ def test_asv_sizes_from_the_environment_are_checked():
 @pytest.mark.slow  # a whole CLI run per case
 @pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
 def test_parent_killed_workers_exit_and_the_tracker_frees_the_segment(strategy, cli):
+    before = _folders()
     proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
     workers = _workers_of(proc, 2, strategy=strategy)
     _wait_until_filling(workers)
+    # Every process of the run (a runtime's own too: Ray's raylets and agents), and its temporary folders.
+    everything = psutil.Process(proc.pid).children(recursive=True)
+    folders = _folders() - before
     proc.kill()
     proc.communicate(timeout=30)
-    _, alive = psutil.wait_procs(workers, timeout=10)
-    assert alive == [], "workers outlived their parent"
+    _, alive = psutil.wait_procs(everything, timeout=10)
+    assert alive == [], f"outlived their parent: {alive}"
+    deadline = time.monotonic() + 10  # the janitor removes what the runtime wrote
+    while _folders() & folders and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _folders() & folders
     # The conftest check then finds /dev/shm as before: the resource tracker unlinked the segment.
     deadline = time.monotonic() + 10
     while any(name.startswith("psm_") for name in os.listdir("/dev/shm")) and time.monotonic() < deadline:

@@ -27,6 +27,7 @@ from .sizes import describe, parse_size
 from .strategies import REGISTRY, create
 from .verify import pid_counts
 from .work import DEFAULT_VALUE, WORKLOADS, check_workload
+from .strategies._runtimes.mpi import HOSTS_ENV
 from .strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
 
 #: The 1 GiB reference case; the default comparison of every strategy takes about 6½ minutes on a 2-core machine.
@@ -145,7 +146,18 @@ def _open_journal(args: argparse.Namespace, cases: list[compare.Case], machine: 
     return opened, {compare.case_of(r): r for r in earlier if not r.error}
 
 
+def _hosts(text: str) -> str:
+    hosts = [h.strip() for h in text.split(",")]
+    if not all(hosts):
+        raise argparse.ArgumentTypeError(f"hosts are comma-separated names, got {text!r}")
+    return ",".join(hosts)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.hosts:
+        if not args.nodes or max(args.nodes) != len(args.hosts.split(",")) or args.strategy != ["mpi"]:
+            raise ValueError("--hosts is for --strategy mpi alone, with --nodes as many as the hosts")
+        os.environ[HOSTS_ENV] = args.hosts
     names = args.strategy or compare.available_strategies()
     workers = args.workers or sorted({1, 2, os.cpu_count() or 1})
     cases = compare.grid(names, workers, args.size or [DEFAULT_SIZE], args.workload or ["random"],
@@ -372,7 +384,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
 # ---- list, sysinfo -------------------------------------------------------------------------------
 
 def cmd_list(args: argparse.Namespace) -> int:
-    table = Table("strategy", "available", "workers", "shares memory", "what it is")
+    table = Table("strategy", "available", "workers", "shares memory", "across nodes (--nodes)", "what it is")
     for name, cls in REGISTRY.items():
         reason, traits = cls.unavailable_reason(), cls.traits
         if not traits.processes:
@@ -381,7 +393,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             workers = f"processes ({traits.launcher}: {', '.join(traits.start_methods)})" if traits.start_methods \
                 else f"processes ({traits.launcher})"
         table.add_row(name, "yes" if reason is None else f"no: {reason}", workers,
-                      "yes" if traits.shares_memory else "no", cls.summary)
+                      "yes" if traits.shares_memory else "no", traits.nodes or "no: one node", cls.summary)
     _console().print(table)
     return 0
 
@@ -410,6 +422,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--nodes", action="append", type=_count,
                      help="repeatable; split each cell's workers across this many nodes (mpi, ray, dask; "
                           "pretend nodes on this machine); default 1")
+    run.add_argument("--hosts", type=_hosts, metavar="A,B,...",
+                     help="mpi's nodes are these hosts (mpiexec -hosts), not pretend ones; run from the first")
     run.add_argument("--size", action="append", type=_size_spec,
                      help=f"ROWSxCOLS or bytes (256MiB, 1GiB: as many elements of the dtype as fit); repeatable; "
                           f"default {DEFAULT_SIZE}")

@@ -26,7 +26,8 @@ SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
 CSV_FIELDS = ("strategy", "start_method", "launcher", "workers", "workload", "dtype", "rows", "cols", "nbytes", "cold_seconds",
               "warm_seconds", "warm_low", "warm_high", "passes", "speedup", "speedup_low", "speedup_high",
-              "over_yardstick", "stable", "disturbed", "gbps", "peak_total_pss_bytes", "pss_multiple", "verified")
+              "over_yardstick", "stable", "disturbed", "gbps", "peak_total_pss_bytes", "pss_multiple", "verified", "nodes",
+              "internode_bytes")
 _LAUNCHERS_OF_SCHEMA_1 = {"loky", "ray", "mpiexec"}  # schema 1 kept these in start_method
 
 
@@ -81,6 +82,12 @@ def measured(records: Sequence[dict]) -> list[dict]:
     return [r for r in records if r.get("steady_seconds") is not None]
 
 
+def workers_text(r: dict) -> str:
+    """The workers, and the nodes they were split across where there were several."""
+    nodes = r.get("nodes") or 1
+    return f"{r['workers']} on {nodes} nodes" if nodes > 1 else str(r["workers"])
+
+
 def table(records: Sequence[dict], title: str | None = None) -> Table:
     out = Table(title=title, title_justify="left")
     for header, justify in (("strategy", "left"), ("start", "left"), ("workers", "right"),
@@ -89,7 +96,7 @@ def table(records: Sequence[dict], title: str | None = None) -> Table:
                             ("GB/s", "right"), ("PSS × matrix", "right"), ("verified", "left")):
         out.add_column(header, justify=justify, overflow="fold")
     for r in records:
-        out.add_row(r["strategy"], how(r), str(r["workers"]), size_of(r),
+        out.add_row(r["strategy"], how(r), workers_text(r), size_of(r),
                     label(r["workload"]), _num(r["cold_seconds"], ".3f"), pm(r["warm_seconds"], r.get("warm_ci")),
                     str(r.get("passes", len(r.get("warm_passes", [])))), speedup_text(r),
                     _num(r["gbps"], ".2f"), _num(r["pss_multiple"], ".2f"), escape(verdict(r)))
@@ -155,15 +162,16 @@ def markdown(doc: dict) -> str:
     for key in dict.fromkeys(group_key(r) for r in records):
         group = [r for r in records if group_key(r) == key]
         lines += [f"### {key[3]}, {size_of(group[0])}", "",
-                  "| strategy | start | workers | allocate | start | touch | fill | collect | close | warm (95% CI) | "
-                  "speed-up (95% CI) | efficiency | GB/s | ÷ 1-core fill | memory × | verified |",
-                  "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+                  "| strategy | start | workers | allocate | start | touch | fill | internode | collect | close | "
+                  "warm (95% CI) | speed-up (95% CI) | efficiency | GB/s | ÷ 1-core fill | memory × | verified |",
+                  "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
         for r in group:
             p = r["phases"]
             gbps = r["gbps"]
             lines.append(" | ".join([
-                f"| {r['strategy']}", how(r), str(r["workers"]),
-                *(f"{p.get(name, 0.0):.3f}" for name in ("allocate", "start", "touch", "fill", "collect", "close")),
+                f"| {r['strategy']}", how(r), workers_text(r),
+                *(f"{p.get(name, 0.0):.3f}" for name in ("allocate", "start", "touch", "fill", "internode", "collect",
+                                                          "close")),
                 pm(r["warm_seconds"], r.get("warm_ci")), speedup_text(r), _num(_efficiency(r, cores), ".0%"),
                 _num(gbps, ".2f"), _num(gbps / yardstick if gbps and yardstick else None, ".0%"),
                 _num(r["pss_multiple"], ".2f"),

@@ -18,6 +18,7 @@ import traceback
 
 import numpy as np
 
+from ..._system.janitor import Janitor
 from .base import (OnPart, Runtime, WorkerDiedError, become_worker, deliver, died, end, failed, first_dead,
                    ignore)
 from .seat import Command, Seat, collected
@@ -56,13 +57,15 @@ def _task(slot: int, attachment, plan, rows: range, command: Command, source):
 
 class DaskWorkers(Runtime):
     launcher = "dask"
-    _client = _cluster = _scratch = None
+    _client = _cluster = _scratch = _janitor = None
 
     def start(self) -> list[int]:
         import dask
         from distributed import Client, LocalCluster
 
         self._scratch = tempfile.mkdtemp(prefix="shmbench-dask-")
+        self._janitor = Janitor()
+        self._janitor.watch(paths=[self._scratch])  # the workers exit on their own; their space stays
         # A worker that dies fails its task at once (Dask would retry it elsewhere three times);
         # no memory limit: the nanny would pause, spill or restart a worker holding a large share.
         self._config = dask.config.set({"distributed.scheduler.allowed-failures": 0,
@@ -164,3 +167,6 @@ class DaskWorkers(Runtime):
             scratch, self._scratch = self._scratch, None
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
+            janitor, self._janitor = self._janitor, None
+            if janitor is not None:
+                janitor.close()

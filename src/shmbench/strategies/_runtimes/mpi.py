@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection, wait
 import numpy as np
 import psutil
 
+from ..._system.janitor import Janitor
 from ..._system.memory import segment_maps
 from ..._system.files import remove_file
 from ..._system.preflight import SHM_DIR
@@ -74,6 +75,9 @@ class MpiRanks(Runtime):
         # MPICH unlinks its /dev/shm segments at MPI_Finalize, which a killed rank never reaches:
         # note the ones our ranks map, to remove what is left of them at close.
         self._segments = {m["path"] for pid in self.ids for m in segment_maps(pid, f"{SHM_DIR}/mpich_shm_")}
+        # Rank 0 removes its node's segments should the parent die; the janitor every node's.
+        self._janitor = Janitor()
+        self._janitor.watch(paths=sorted(self._segments))
         return self.ids
 
     def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
@@ -164,3 +168,6 @@ class MpiRanks(Runtime):
             watch, self._first_death = getattr(self, "_first_death", None), None
             if watch is not None:
                 watch.close()
+            janitor, self._janitor = getattr(self, "_janitor", None), None
+            if janitor is not None:
+                janitor.close()

@@ -20,6 +20,9 @@ import signal
 import tempfile
 
 import numpy as np
+import psutil
+
+from ..._system.janitor import Janitor
 
 from .base import OnPart, Runtime, become_worker, deliver, died, end, failed, ignore
 from .seat import Command, Seat, collected
@@ -72,7 +75,7 @@ class RayActors(Runtime):
     launcher = "ray"
     _actors: list = []
     _session: str | None = None
-    _cluster = _tmpdir = None
+    _cluster = _tmpdir = _janitor = None
     _fetched: dict = {}  # slot -> answer, pulled to the driver's node by ``internode``
 
     def start(self) -> list[int]:
@@ -83,6 +86,8 @@ class RayActors(Runtime):
         # Ray's sockets live under its temporary directory, whose path must stay short.
         self._session = tempfile.mkdtemp(prefix="shmbench-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
         handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+        self._janitor = Janitor()
+        before = {p.pid for p in psutil.Process().children(recursive=True)}
         quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
         nodes = max(self.nodes) + 1
         if nodes == 1:
@@ -106,6 +111,9 @@ class RayActors(Runtime):
         self._actors = [actor.options(**place).remote(a, self.plan, rows)
                         for a, rows, place in zip(self.attachments, self.shares, places)]
         self.ids = self._get([a.pid.remote() for a in self._actors], "start")
+        # Ray's own processes (raylets, GCS, agents) outlived a killed parent here: the janitor ends them.
+        started = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in before]
+        self._janitor.watch(started + self.ids, [self._session])
         return self.ids
 
     def _places(self) -> list[dict]:
@@ -180,3 +188,6 @@ class RayActors(Runtime):
             session, self._session = self._session, None
             if session is not None:
                 shutil.rmtree(session, ignore_errors=True)
+            janitor, self._janitor = self._janitor, None
+            if janitor is not None:
+                janitor.close()
