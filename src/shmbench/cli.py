@@ -36,7 +36,7 @@ DEFAULT_REPEAT = 8
 #: Without --budget, a comparison may spend this long on extra rounds, shared among its cells,
 #: but never less than MIN_BUDGET per cell: a few cells get the rounds a noisy machine needs (a
 #: core lost for a pass now and then), the README's whole grid still ends in minutes.
-TOTAL_BUDGET, MIN_BUDGET = 240.0, 10.0
+TOTAL_BUDGET, MIN_BUDGET = 90.0, 4.0
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 
 

@@ -25,8 +25,8 @@ class Janitor:
 
     def __init__(self) -> None:
         # A session of its own: an interrupt meant for the parent's group does not reach it.
-        self._proc = subprocess.Popen([sys.executable, "-c", "from shmbench._system.janitor import main; main()"],
-                                      stdin=subprocess.PIPE, start_new_session=True)
+        # Run as a script: it needs psutil and the standard library, not shmbench (numpy and all).
+        self._proc = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, start_new_session=True)
 
     def watch(self, pids: Iterable[int] = (), paths: Iterable[str] = ()) -> None:
         """Processes to end and paths to remove should the parent die."""

@@ -44,7 +44,7 @@ _RUNTIME_ROLES = (("resource_tracker", "multiprocessing resource tracker"), ("gc
                   ("raylet", "ray raylet"), ("dashboard/agent", "ray dashboard agent"),
                   ("runtime_env/agent", "ray runtime-env agent"), ("log_monitor", "ray log monitor"),
                   ("autoscaler/_private/monitor.py", "ray autoscaler monitor"), ("dashboard/dashboard.py", "ray dashboard head"),
-                  ("ray::IDLE", "ray idle worker"),
+                  ("ray::IDLE", "ray idle worker"), ("_system/janitor.py", "shmbench janitor"),
                   ("hydra_pmi_proxy", "mpich hydra proxy"), ("mpiexec", "mpiexec"), ("forkserver", "forkserver"),
                   ("loky", "loky"))
 

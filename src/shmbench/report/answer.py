@@ -64,12 +64,13 @@ def _why_not_ranked(r: dict) -> str | None:
 
 
 def _names(records: Sequence[dict]) -> dict[int, str]:
-    """A label per record: the strategy, with its start method where one strategy ran under several."""
+    """A label per record: the strategy, with its start method where one strategy ran under several,
+    and its nodes where it ran on several."""
     seen: dict[str, set] = {}
     for r in records:
         seen.setdefault(r["strategy"], set()).add(r.get("start_method"))
     return {id(r): f"`{r['strategy']}`" + (f" ({r['start_method']})" if len(seen[r["strategy"]]) > 1 else "")
-            for r in records}
+            + (f" on {r['nodes']} nodes" if (r.get("nodes") or 1) > 1 else "") for r in records}
 
 
 def _list(items: Sequence[str]) -> str:
@@ -122,9 +123,11 @@ def answer(group: Sequence[dict], serial: dict | None = None) -> Answer:
         sentence = f"Least memory among the parallel strategies: {name[id(least)]} ({least['pss_multiple']:.2f}× the matrix"
         sentence += (f"; {name[id(most)]} holds {most['pss_multiple']:.2f}×)." if most is not least else ").")
         out.sentences.append(sentence)
-    crossing = [r for r in contenders if (r.get("nodes") or 1) > 1]
+    crossing = [r for r in contenders if (r.get("nodes") or 1) > 1 and r.get("internode_bytes") is not None]
     if crossing:
-        out.sentences.append("Across nodes: " + _list([f"{name[id(r)]} ({r['nodes']} nodes)" for r in crossing]) + ".")
+        out.sentences.append("Between nodes, on the first pass: " + _list([
+            f"{name[id(r)]} moved {r['internode_bytes'] / 2**20:.0f} MiB in {r['phases'].get('internode', 0.0):.2f} s"
+            for r in crossing]) + ".")
     unranked = [(r, _why_not_ranked(r)) for r in contenders if _why_not_ranked(r)]
     if unranked:
         out.sentences.append("Not ranked: " + "; ".join(f"{name[id(r)]} {why}" for r, why in unranked) + ".")
