@@ -46,6 +46,9 @@ class Cold(HeavyBenchmark):
 
     params = [STRATEGIES, SIZES, WORKERS, METHODS]
     param_names = ["strategy", "size", "workers", "start_method"]
+    # One sample a cell: each is a whole start of a runtime (seconds for Ray at 1 GiB), and the
+    # default grid must stay within its 15 minutes; a one-shot script is one sample by nature.
+    repeat = (1, 1, 20.0)
 
     def setup(self, strategy, size, workers, start_method):
         self.driver = Driver(runnable(strategy, size, workers, "random", start_method))
