@@ -117,7 +117,7 @@ def _is_worker(process: psutil.Process, parent: psutil.Process, strategy: str | 
         return cmdline.startswith("ray::_Actor")
     if strategy == "mpi":  # ranks are children of mpiexec's proxy
         return "shmbench.strategies.mpi_rank" in cmdline
-    return process.ppid() == parent.pid and "resource_tracker" not in cmdline
+    return process.ppid() == parent.pid and "resource_tracker" not in cmdline and "janitor" not in cmdline
 
 
 def _workers_of(proc: subprocess.Popen, count: int, timeout: float = 30,

@@ -393,7 +393,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             workers = f"processes ({traits.launcher}: {', '.join(traits.start_methods)})" if traits.start_methods \
                 else f"processes ({traits.launcher})"
         table.add_row(name, "yes" if reason is None else f"no: {reason}", workers,
-                      "yes" if traits.shares_memory else "no", traits.nodes or "no: one node", cls.summary)
+                      "yes" if traits.shares_memory else "no", traits.nodes or "one node only", cls.summary)
     _console().print(table)
     return 0
 

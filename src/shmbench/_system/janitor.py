@@ -15,23 +15,52 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import psutil
+
+
+#: Set in the environment of what a runtime starts (``Janitor.marking``): processes it starts later
+#: (Ray's agents come up after its raylet) carry it too, and are found by it.
+MARK_ENV = "SHMBENCH_JANITOR_MARK"
+_SWEEPS = 5
 
 
 class Janitor:
     """One janitor per runtime; ``close`` dismisses it once the runtime closed itself."""
 
     def __init__(self) -> None:
+        self.mark = uuid.uuid4().hex
         # A session of its own: an interrupt meant for the parent's group does not reach it.
         # Run as a script: it needs psutil and the standard library, not shmbench (numpy and all).
         self._proc = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
     def watch(self, pids: Iterable[int] = (), paths: Iterable[str] = ()) -> None:
         """Processes to end and paths to remove should the parent die."""
         self._proc.stdin.write(json.dumps({"pids": list(pids), "paths": list(paths)}).encode() + b"\n")
         self._proc.stdin.flush()
+
+    @contextmanager
+    def marking(self) -> Iterator[None]:
+        """Every process started meanwhile, and every one those start, carries this janitor's mark:
+        should the parent die, the janitor ends them all."""
+        before = os.environ.get(MARK_ENV)
+        os.environ[MARK_ENV] = self.mark
+        self._proc.stdin.write(json.dumps({"pids": [], "paths": [], "mark": self.mark}).encode() + b"\n")
+        self._proc.stdin.flush()
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(MARK_ENV, None)
+            else:
+                os.environ[MARK_ENV] = before
 
     def close(self) -> None:
         try:
@@ -42,15 +71,28 @@ class Janitor:
         self._proc.wait()
 
 
-def _clean(processes: list[psutil.Process], paths: list[str]) -> None:
-    alive = []
-    for process in processes:
-        try:
-            process.kill()  # psutil checks first that the pid is still the process it was told of
-            alive.append(process)
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=5)
+def _clean(processes: list[psutil.Process], marks: set[str], paths: list[str]) -> None:
+    """End the processes, what they started, every process with one of ``marks`` and every one
+    holding a file in one of the folders among ``paths``; again while any is found (a dying runtime
+    may start one more), then remove the paths."""
+    folders = tuple(os.path.join(path, "") for path in paths if os.path.isdir(path))
+    for _ in range(_SWEEPS):
+        found = {p for p in processes if p.is_running()}  # psutil checks the pid is still that process
+        for process in list(found):
+            try:
+                found.update(process.children(recursive=True))
+            except psutil.Error:
+                pass
+        found.update(p for p in psutil.process_iter() if _marked(p, marks) or _holds(p, folders))
+        found.discard(psutil.Process())
+        if not found:
+            break
+        for process in found:
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(list(found), timeout=5)
     for path in paths:
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)
@@ -72,13 +114,31 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     processes: list[psutil.Process] = []
     paths: list[str] = []
+    marks: set[str] = set()
     for line in sys.stdin.buffer:
         if line.strip() == b"done":
             return
         told = json.loads(line)
         processes += [p for p in map(_process, told["pids"]) if p is not None]
         paths += told["paths"]
-    _clean(processes, paths)  # the input closed without "done": the parent is gone
+        marks |= {told["mark"]} if told.get("mark") else set()
+    _clean(processes, marks, paths)  # the input closed without "done": the parent is gone
+
+
+def _marked(process: psutil.Process, marks: set[str]) -> bool:
+    try:
+        return bool(marks) and process.environ().get(MARK_ENV) in marks
+    except psutil.Error:
+        return False
+
+
+def _holds(process: psutil.Process, folders: tuple[str, ...]) -> bool:
+    """Whether ``process`` has a file open in one of ``folders`` (its logs, say). Ray's agents retitle
+    themselves over their environment, mark and all, and their raylet may be gone already."""
+    try:
+        return bool(folders) and any(f.path.startswith(folders) for f in process.open_files())
+    except psutil.Error:
+        return False
 
 
 if __name__ == "__main__":

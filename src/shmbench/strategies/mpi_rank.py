@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import sys
+import time
 import traceback
 from multiprocessing.connection import Connection
 
@@ -25,6 +26,14 @@ from ._runtimes.base import become_worker
 from ._runtimes.seat import Seat, collected
 
 _TAG = 7  # the rows of another node, on their way to the parent's
+_ABANDON_SECONDS = 0.5
+
+
+def _segments() -> list[str]:
+    """MPICH's files this rank maps, and the one MPI_Init may still have open (not yet mapped)."""
+    me = psutil.Process()
+    paths = {m.path for m in me.memory_maps()} | {f.path for f in me.open_files()}
+    return sorted(path for path in paths if os.path.basename(path).startswith("mpich_"))
 
 
 def _abandon(exchange_path: str, address: str) -> None:
@@ -32,11 +41,7 @@ def _abandon(exchange_path: str, address: str) -> None:
     reaches MPI_Finalize, which unlinks them), then end the whole job."""
     from mpi4py import MPI
 
-    me = psutil.Process()
-    # Mapped segments, and the temporary file MPI_Init may still have open (not yet mapped).
-    paths = {m.path for m in me.memory_maps()} | {f.path for f in me.open_files()}
-    mine = [path for path in paths if os.path.basename(path).startswith("mpich_")]
-    for path in [exchange_path, address, *mine]:
+    for path in [exchange_path, address, *_segments()]:
         try:
             os.unlink(path)
         except OSError:
@@ -45,6 +50,9 @@ def _abandon(exchange_path: str, address: str) -> None:
         os.rmdir(os.path.dirname(address))  # the parent's private folder for the socket
     except OSError:
         pass
+    # Every rank on the parent's host saw it die at the same moment and removes its own node's
+    # segments; the abort, which ends them all, waits that long (ranks on other hosts see nothing).
+    time.sleep(_ABANDON_SECONDS)
     MPI.COMM_WORLD.Abort(1)
 
 
@@ -99,7 +107,7 @@ def main(argv: list[str]) -> int:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.connect(address)
             conn = Connection(sock.detach())
-        started = world.gather((os.getpid(), firsts.index(members[0])), root=0)
+        started = world.gather((os.getpid(), firsts.index(members[0]), _segments()), root=0)
         if conn is not None:
             conn.send(("done", started))
         while True:

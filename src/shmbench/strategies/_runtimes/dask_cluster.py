@@ -17,6 +17,7 @@ import threading
 import traceback
 
 import numpy as np
+import psutil
 
 from ..._system.janitor import Janitor
 from .base import (OnPart, Runtime, WorkerDiedError, become_worker, deliver, died, end, failed, first_dead,
@@ -41,6 +42,15 @@ def _aligned(array: np.ndarray | None) -> np.ndarray | None:
     return copy
 
 
+def _restarted(child: psutil.Process) -> bool:
+    """A worker process a nanny started (spawned), not multiprocessing's own helpers (a resource
+    tracker, a forkserver), which live as long as the parent."""
+    try:
+        return "spawn_main" in " ".join(child.cmdline())
+    except psutil.Error:
+        return False
+
+
 def _task(slot: int, attachment, plan, rows: range, command: Command, source):
     source = _aligned(source)
     seat = _SEATS.get(slot)
@@ -58,11 +68,13 @@ def _task(slot: int, attachment, plan, rows: range, command: Command, source):
 class DaskWorkers(Runtime):
     launcher = "dask"
     _client = _cluster = _scratch = _janitor = None
+    _before: set = set()
 
     def start(self) -> list[int]:
         import dask
         from distributed import Client, LocalCluster
 
+        self._before = {child.pid for child in psutil.Process().children()}
         self._scratch = tempfile.mkdtemp(prefix="shmbench-dask-")
         self._janitor = Janitor()
         self._janitor.watch(paths=[self._scratch])  # the workers exit on their own; their space stays
@@ -108,8 +120,6 @@ class DaskWorkers(Runtime):
             raise died(slot, self.ids[slot], what, self.where(slot))
 
     def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
-        from distributed import wait
-
         # A task pinned to a worker that died waits for it for ever (its nanny starts another, at
         # another address): ask the process table before, and while waiting.
         self._check(command.name)
@@ -120,13 +130,17 @@ class DaskWorkers(Runtime):
                    for slot, (address, attachment, rows) in enumerate(zip(self._addresses, self.attachments,
                                                                            self.shares))]
         try:
-            while True:
-                try:
-                    wait(futures, timeout=_POLL_SECONDS)
-                    break
-                except TimeoutError:
-                    self._check(command.name)
-            answers = client.gather(futures)
+            # Each answer fetched with a timeout, the process table asked between tries: a result
+            # lives on its worker until fetched, and one whose worker died after finishing the task
+            # is lost; Dask would wait for ever to compute it again on a worker that never returns.
+            answers = []
+            for future in futures:
+                while True:
+                    try:
+                        answers.append(future.result(timeout=_POLL_SECONDS))
+                        break
+                    except TimeoutError:
+                        self._check(command.name)
         except WorkerDiedError:
             raise
         except Exception as error:
@@ -160,6 +174,10 @@ class DaskWorkers(Runtime):
 
         try:
             end(self.ids, ask)
+            # A worker the nanny started again after one died is none of ``ids``: left running, it
+            # wrote its scratch space again after we removed it.
+            end([child.pid for child in psutil.Process().children() if child.pid not in self._before
+                 and child.pid != getattr(self._janitor, "pid", None) and _restarted(child)])
         finally:
             if getattr(self, "_config", None) is not None:
                 self._config.__exit__(None, None, None)

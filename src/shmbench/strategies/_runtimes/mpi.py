@@ -24,7 +24,6 @@ import numpy as np
 import psutil
 
 from ..._system.janitor import Janitor
-from ..._system.memory import segment_maps
 from ..._system.files import remove_file
 from ..._system.preflight import SHM_DIR
 from .base import FirstDeath, OnPart, Runtime, deliver, died, end, failed, ignore
@@ -70,11 +69,11 @@ class MpiRanks(Runtime):
             shutil.rmtree(folder, ignore_errors=True)
         self._busy = True
         started = self._answer("start")[0]
-        self.ids, self.nodes = [pid for pid, _ in started], [node for _, node in started]
+        self.ids, self.nodes = [pid for pid, _, _ in started], [node for _, node, _ in started]
         self._first_death = FirstDeath(self.ids)
         # MPICH unlinks its /dev/shm segments at MPI_Finalize, which a killed rank never reaches:
-        # note the ones our ranks map, to remove what is left of them at close.
-        self._segments = {m["path"] for pid in self.ids for m in segment_maps(pid, f"{SHM_DIR}/mpich_shm_")}
+        # each rank named the ones it maps, to remove what is left of them at close.
+        self._segments = {path for _, _, paths in started for path in paths if path.startswith(f"{SHM_DIR}/mpich_shm_")}
         # Rank 0 removes its node's segments should the parent die; the janitor every node's.
         self._janitor = Janitor()
         self._janitor.watch(paths=sorted(self._segments))

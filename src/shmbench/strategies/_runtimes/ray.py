@@ -87,20 +87,22 @@ class RayActors(Runtime):
         self._session = tempfile.mkdtemp(prefix="shmbench-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
         handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
         self._janitor = Janitor()
+        self._janitor.watch(paths=[self._session])  # first: the parent may die while Ray starts
         before = {p.pid for p in psutil.Process().children(recursive=True)}
-        quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
-        nodes = max(self.nodes) + 1
-        if nodes == 1:
-            ray.init(num_cpus=len(self.shares), object_store_memory=store_bytes(self.plan.nbytes),
-                     include_dashboard=False, _temp_dir=self._session, **quiet)
-        else:
-            # Where the cluster notes its address for ``ray.init("auto")``: our session, not /tmp/ray.
-            self._tmpdir = os.environ.get("RAY_TMPDIR")
-            os.environ["RAY_TMPDIR"] = self._session
-            os.makedirs(os.path.join(self._session, "ray"))
-            self._cluster = _cluster(nodes, -(-len(self.shares) // nodes), store_bytes(self.plan.nbytes),
-                                     self._session)
-            ray.init(address=self._cluster.address, **quiet)
+        with self._janitor.marking():  # Ray's processes, and those they start later (its agents)
+            quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+            nodes = max(self.nodes) + 1
+            if nodes == 1:
+                ray.init(num_cpus=len(self.shares), object_store_memory=store_bytes(self.plan.nbytes),
+                         include_dashboard=False, _temp_dir=self._session, **quiet)
+            else:
+                # Where the cluster notes its address for ``ray.init("auto")``: our session, not /tmp/ray.
+                self._tmpdir = os.environ.get("RAY_TMPDIR")
+                os.environ["RAY_TMPDIR"] = self._session
+                os.makedirs(os.path.join(self._session, "ray"))
+                self._cluster = _cluster(nodes, -(-len(self.shares) // nodes), store_bytes(self.plan.nbytes),
+                                         self._session)
+                ray.init(address=self._cluster.address, **quiet)
         # Ray's core installs its own fatal-signal handlers in this process; the caller's (the CLI
         # stops workers and exits 130 on SIGTERM) must stay in charge.
         for signum, handler in handlers.items():
@@ -113,7 +115,7 @@ class RayActors(Runtime):
         self.ids = self._get([a.pid.remote() for a in self._actors], "start")
         # Ray's own processes (raylets, GCS, agents) outlived a killed parent here: the janitor ends them.
         started = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in before]
-        self._janitor.watch(started + self.ids, [self._session])
+        self._janitor.watch(started + self.ids)
         return self.ids
 
     def _places(self) -> list[dict]:
