@@ -130,17 +130,7 @@ class DaskWorkers(Runtime):
                    for slot, (address, attachment, rows) in enumerate(zip(self._addresses, self.attachments,
                                                                            self.shares))]
         try:
-            # Each answer fetched with a timeout, the process table asked between tries: a result
-            # lives on its worker until fetched, and one whose worker died after finishing the task
-            # is lost; Dask would wait for ever to compute it again on a worker that never returns.
-            answers = []
-            for future in futures:
-                while True:
-                    try:
-                        answers.append(future.result(timeout=_POLL_SECONDS))
-                        break
-                    except TimeoutError:
-                        self._check(command.name)
+            answers = self._gather(futures, command.name)
         except WorkerDiedError:
             raise
         except Exception as error:
@@ -150,6 +140,29 @@ class DaskWorkers(Runtime):
             del futures, given
         deliver(on_part, ((slot, parts) for slot, (_, parts) in enumerate(answers)))
         return [faults for faults, _ in answers]
+
+    def _gather(self, futures: list, what: str) -> list:
+        """The answers, fetched on a thread while the process table is asked every poll: a result
+        lives on its worker until fetched, and one whose worker died after its task had finished is
+        lost; Dask would wait for ever to compute it again on a worker that never comes back. (A
+        fetch with a timeout starts over at each try: a large answer never arrived that way.)"""
+        box: dict = {}
+        fetched = threading.Event()
+
+        def fetch() -> None:
+            try:
+                box["answers"] = self._client.gather(futures)
+            except BaseException as error:  # handed to the caller's thread
+                box["error"] = error
+            finally:
+                fetched.set()
+
+        threading.Thread(target=fetch, name="shmbench-dask-gather", daemon=True).start()
+        while not fetched.wait(_POLL_SECONDS):
+            self._check(what)  # a fetch still waiting is cancelled when the client closes
+        if "error" in box:
+            raise box["error"]
+        return box["answers"]
 
     def internode(self, command: Command, on_part: OnPart = ignore) -> tuple[list[int], int, str]:
         """Every worker is a node of its own for data: all its rows travel to the parent."""
