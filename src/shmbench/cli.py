@@ -30,7 +30,7 @@ from .work import DEFAULT_VALUE, WORKLOADS, check_workload
 from .strategies._runtimes.mpi import HOSTS_ENV
 from .strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
 
-#: The 1 GiB reference case; the default comparison of every strategy takes about 6½ minutes on a 2-core machine.
+#: The 1 GiB reference case; the default comparison of every strategy takes about 5½ minutes on a 2-core machine.
 DEFAULT_SIZE = "4096x32768"
 DEFAULT_REPEAT = 8
 #: Without --budget, a comparison may spend this long on extra rounds, shared among its cells,
