@@ -276,24 +276,30 @@ def test_asv_sizes_from_the_environment_are_checked():
     assert "SHMBENCH_ASV_SIZES: size 'twelve' is neither ROWSxCOLS" in done.stderr
 
 
-@pytest.mark.slow  # a whole CLI run per case
-@pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
-def test_parent_killed_workers_exit_and_the_tracker_frees_the_segment(strategy, cli):
+def kill_parent_and_expect_nothing_left(cli, strategy: str, *options: str) -> None:
+    """Start a long run, kill its parent with SIGKILL once the workers fill, and check that every
+    process of the run (a runtime's own too: Ray's raylets and agents) ends and that its temporary
+    folders go (the janitor removes what the runtime wrote)."""
     before = _folders()
-    proc = cli("run", "--strategy", strategy, "--workers", "2", "--size", "128MiB", "--repeat", "200")
+    proc = cli("run", "--strategy", strategy, *options, "--repeat", "200")
     workers = _workers_of(proc, 2, strategy=strategy)
     _wait_until_filling(workers)
-    # Every process of the run (a runtime's own too: Ray's raylets and agents), and its temporary folders.
     everything = psutil.Process(proc.pid).children(recursive=True)
     folders = _folders() - before
     proc.kill()
     proc.communicate(timeout=30)
-    _, alive = psutil.wait_procs(everything, timeout=10)
+    _, alive = psutil.wait_procs(everything, timeout=15)
     assert alive == [], f"outlived their parent: {alive}"
-    deadline = time.monotonic() + 10  # the janitor removes what the runtime wrote
+    deadline = time.monotonic() + 10
     while _folders() & folders and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _folders() & folders
+
+
+@pytest.mark.slow  # a whole CLI run per case
+@pytest.mark.parametrize("strategy", PROCESS_STRATEGIES)
+def test_parent_killed_workers_exit_and_the_tracker_frees_the_segment(strategy, cli):
+    kill_parent_and_expect_nothing_left(cli, strategy, "--workers", "2", "--size", "128MiB")
     # The conftest check then finds /dev/shm as before: the resource tracker unlinked the segment.
     deadline = time.monotonic() + 10
     while any(name.startswith("psm_") for name in os.listdir("/dev/shm")) and time.monotonic() < deadline:

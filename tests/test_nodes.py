@@ -105,20 +105,6 @@ def test_cli_memory_lists_workers_by_node(capsys):
 @pytest.mark.slow  # a whole CLI run per case
 @pytest.mark.parametrize("strategy", NODE_STRATEGIES)
 def test_parent_killed_ends_the_workers_of_every_node(strategy, cli):
-    from test_faults import _folders, _wait_until_filling, _workers_of
+    from test_faults import kill_parent_and_expect_nothing_left
 
-    before = _folders()
-    proc = cli("run", "--strategy", strategy, "--workers", "2", "--nodes", "2", "--size", "64MiB", "--repeat", "200")
-    workers = _workers_of(proc, 2, strategy=strategy)
-    _wait_until_filling(workers)
-    # Every process of the run (a runtime's own too: Ray's raylets and agents), and its temporary folders.
-    everything = psutil.Process(proc.pid).children(recursive=True)
-    folders = _folders() - before
-    proc.kill()
-    proc.communicate(timeout=30)
-    _, alive = psutil.wait_procs(everything, timeout=15)
-    assert alive == [], f"outlived their parent: {alive}"
-    deadline = time.monotonic() + 10  # the janitor removes what the runtime wrote
-    while _folders() & folders and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _folders() & folders
+    kill_parent_and_expect_nothing_left(cli, strategy, "--workers", "2", "--nodes", "2", "--size", "64MiB")
