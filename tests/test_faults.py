@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 import shmbench
+from shmbench.strategies import REGISTRY
 from shmbench import Plan, PreflightError, WorkerDiedError, WorkerError, create
 
 from cases import GROUP_STRATEGIES, METHODS, PROCESS_STRATEGIES, SHARED_GROUP
@@ -115,7 +116,7 @@ def _is_worker(process: psutil.Process, parent: psutil.Process, strategy: str | 
     cmdline = " ".join(process.cmdline())
     if strategy == "ray":  # actors are children of Ray's raylet, titled by their class
         return cmdline.startswith("ray::_Actor")
-    if strategy == "mpi":  # ranks are children of mpiexec's proxy
+    if strategy and REGISTRY[strategy].traits.launcher == "mpiexec":  # ranks are children of mpiexec's proxy
         return "shmbench.strategies.mpi_rank" in cmdline
     return process.ppid() == parent.pid and "resource_tracker" not in cmdline and "janitor" not in cmdline
 

@@ -155,8 +155,10 @@ def _hosts(text: str) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.hosts:
-        if not args.nodes or max(args.nodes) != len(args.hosts.split(",")) or args.strategy != ["mpi"]:
-            raise ValueError("--hosts is for --strategy mpi alone, with --nodes as many as the hosts")
+        mpi = [name for name, cls in REGISTRY.items() if cls.traits.launcher == "mpiexec"]
+        if not args.nodes or max(args.nodes) != len(args.hosts.split(",")) or not args.strategy or \
+                not set(args.strategy) <= set(mpi):
+            raise ValueError(f"--hosts is for --strategy {' or '.join(mpi)} alone, with --nodes as many as the hosts")
         os.environ[HOSTS_ENV] = args.hosts
     names = args.strategy or compare.available_strategies()
     workers = args.workers or sorted({1, 2, os.cpu_count() or 1})

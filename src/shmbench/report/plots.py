@@ -13,9 +13,9 @@ from ..sizes import describe
 
 #: Every strategy keeps its colour in every figure (the CLI's PNG and the HTML report alike).
 _ORDER = ("serial", "threads", "mp_array", "shared_memory", "pickled", "book", "memmap", "memmap_disk", "joblib",
-          "ray", "mpi", "dask")
+          "ray", "mpi", "dask", "mpi_shm")
 _PALETTE = ("#4d4d4d", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-            "#bcbd22", "#7f7f7f", "#aec7e8")
+            "#bcbd22", "#7f7f7f", "#aec7e8", "#98df8a")
 PHASE_NAMES = ("allocate", "start", "prepare", "touch", "fill", "collect", "verify", "close")
 
 

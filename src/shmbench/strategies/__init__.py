@@ -8,6 +8,7 @@ from .dask_workers import DaskStrategy
 from .joblib_memmap import Joblib
 from .memmap import Memmap, MemmapDisk
 from .mp_array import MpArray
+from .mpi_shm import MpiShm
 from .mpi_window import MpiWindow
 from .pickled import Pickled
 from .ray_store import RayStore
@@ -16,8 +17,8 @@ from .shared_memory import SharedMemoryStrategy
 from .threads import Threads
 
 REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (
-    Serial, Threads, MpArray, SharedMemoryStrategy, Memmap, MemmapDisk, Joblib, RayStore, MpiWindow, Pickled, Book,
-    DaskStrategy)}
+    Serial, Threads, MpArray, SharedMemoryStrategy, Memmap, MemmapDisk, Joblib, RayStore, MpiWindow, MpiShm, Pickled,
+    Book, DaskStrategy)}
 
 
 def strategies() -> list[str]:

@@ -1,11 +1,14 @@
 """One MPI rank of the ``mpi`` strategy: ``mpiexec -n W python -m shmbench.strategies.mpi_rank ...``.
 
 The ranks of a node (``COMM_TYPE_SHARED``) share one ``MPI.Win.Allocate_shared`` window holding
-that node's rows (its first rank allocates it, the others query its address). Rank 0 talks to the
-parent over a Unix socket; every command reaches all ranks by ``bcast`` and every answer comes back
-by ``gather``, so a failing rank is reported instead of leaving the others waiting. The parent
+that node's rows (its first rank allocates it, the others query its address). Every rank on the
+parent's host reads commands from a Unix socket of its own (a blocking read: no CPU while idle);
+every command reaches all ranks by ``bcast`` and every answer comes back to rank 0 by ``gather``,
+which sends it on, so a failing rank is reported instead of leaving the others waiting. The parent
 cannot map a window: on its node, inputs come in and results go out through an exchange file
 those ranks map; the other nodes' leaders send their rows to rank 0 by message (``internode``).
+In ``direct`` mode (``mpi_shm``) the parent's node has no window: its ranks write that file,
+which is the parent's matrix, in place.
 """
 from __future__ import annotations
 
@@ -23,12 +26,11 @@ import psutil
 from .._system.pages import minor_faults
 from ..plan import Plan
 from ._runtimes.base import become_worker
+from ._runtimes.mpi import quiet_barrier
 from ._runtimes.seat import Seat, collected
 
 _TAG = 7  # the rows of another node, on their way to the parent's
 _ABANDON_SECONDS = 0.5
-
-
 def _segments() -> list[str]:
     """MPICH's files this rank maps, and the one MPI_Init may still have open (not yet mapped)."""
     me = psutil.Process()
@@ -73,8 +75,18 @@ def _internode(world, leaders: list, matrix: np.ndarray, exchange: np.ndarray | 
     return minor_faults() - faults, [("moved", 0, np.int64(moved))] if world.rank == 0 else []
 
 
+def _listen(address: str, rank: int) -> Connection:
+    """This rank's own line to the parent: commands arrive on it, so a rank waits for the next one
+    in a blocking read that costs no CPU (rank 0 also sends the answers back on it)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(address)
+    conn = Connection(sock.detach())
+    conn.send(rank)
+    return conn
+
+
 def main(argv: list[str]) -> int:
-    parent_pid, parent_host, address, exchange_path, spec = argv
+    parent_pid, parent_host, address, exchange_path, mode, spec = argv
     # Watched from before MPI_Init: a rank may wait in it, or in a collective, for ever. Ranks on
     # other hosts cannot see the parent: rank 0's watch aborts the whole job for them.
     here = socket.gethostname() == parent_host
@@ -93,22 +105,25 @@ def main(argv: list[str]) -> int:
     held = [shares[rank] for rank in members if shares[rank]]  # more ranks than blocks leaves some without
     rows = range(held[0].start, held[-1].stop) if held else range(0)
     home = members[0] == 0
+    # "direct" (mpi_shm): the parent's node writes the parent's segment itself, with no window.
+    direct = home and mode == "direct"
     firsts = sorted(set(world.allgather(members[0])))
     leaders = world.allgather((world.rank, rows.start, rows.stop) if node.rank == 0 and not home else None)
-    window = MPI.Win.Allocate_shared(len(rows) * plan.cols * plan.itemsize if node.rank == 0 else 0, plan.itemsize,
-                                     comm=node)
+    window = MPI.Win.Allocate_shared(len(rows) * plan.cols * plan.itemsize if node.rank == 0 and not direct else 0,
+                                     plan.itemsize, comm=node)
     try:
-        matrix = np.ndarray((len(rows), plan.cols), dtype=plan.dtype, buffer=window.Shared_query(0)[0])
         exchange = (np.memmap(exchange_path, dtype=plan.dtype, mode="r+", shape=plan.storage_shape)
                     if home else None)
-        seat = Seat(plan, shares[world.rank], matrix, rows.start, exchange=exchange)
-        conn = None
+        if direct:
+            matrix, seat = exchange, Seat(plan, shares[world.rank], exchange)
+        else:
+            matrix = np.ndarray((len(rows), plan.cols), dtype=plan.dtype, buffer=window.Shared_query(0)[0])
+            seat = Seat(plan, shares[world.rank], matrix, rows.start, exchange=exchange)
+        # Ranks on the parent's host each get commands on a line of their own; ranks on other
+        # hosts learn them from rank 0 (and, between commands, sleep in ``quiet_barrier``).
+        conn = _listen(address, world.rank) if here else None
+        started = world.gather((os.getpid(), firsts.index(members[0]), _segments(), here), root=0)
         if world.rank == 0:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.connect(address)
-            conn = Connection(sock.detach())
-        started = world.gather((os.getpid(), firsts.index(members[0]), _segments()), root=0)
-        if conn is not None:
             conn.send(("done", started))
         while True:
             command = None
@@ -117,20 +132,24 @@ def main(argv: list[str]) -> int:
                     command = conn.recv()
                 except (EOFError, OSError):
                     pass  # the parent is gone: every rank stops
+            quiet_barrier(world)  # ranks on other hosts sleep until rank 0 has the next command
             command = world.bcast(command, root=0)
             if command is None:
                 break
             try:
                 if command.name == "internode":
                     answer = ("done", *_internode(world, leaders, matrix, exchange))
+                elif command.name in ("prepare", "collect") and direct:
+                    answer = ("done", 0, [])  # the parent prepared its segment; the rows are in it
                 elif command.name == "collect" and exchange is None:
                     answer = ("done", 0, [])  # this node's rows went to the parent's in ``internode``
                 else:
                     answer = ("done", *collected(seat, command))
             except BaseException:
                 answer = ("error", f"rank {world.rank} (pid {os.getpid()}):\n{traceback.format_exc()}")
+            quiet_barrier(world)  # a rank done early sleeps while the others still work
             answers = world.gather(answer, root=0)
-            if conn is not None:
+            if world.rank == 0:
                 errors = [a[1] for a in answers if a[0] == "error"]
                 try:
                     conn.send(("error", "\n".join(errors)) if errors else

@@ -23,6 +23,7 @@ from .memmap import FileMatrix
 @dataclass(frozen=True)
 class _Exchange:
     path: str  # every rank maps it; the rank program opens it itself
+    direct: bool = False  # the ranks of the parent's node write it in place (no window there)
 
 
 class MpiWindow(FileMatrix, Strategy):

@@ -1,6 +1,7 @@
-"""MPI ranks launched by ``mpiexec -n W``, driven from the parent over a Unix socket to rank 0.
+"""MPI ranks launched by ``mpiexec -n W``, driven from the parent over Unix sockets.
 
-Rank 0 passes each command to every rank with ``bcast`` and collects the answers with ``gather``
+Each rank on this host reads commands from a socket of its own; rank 0 passes each to the ranks
+of other hosts with ``bcast``, collects the answers with ``gather`` and sends them back
 (``shmbench.strategies.mpi_rank``). mpiexec runs in a session of its own; a dead rank is named
 from mpiexec's own report. The parent is not a rank: what it reads comes through the exchange
 file its attachment names. Several nodes are MPICH's pretend nodes (cliques) on this machine, or
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from multiprocessing.connection import Connection, wait
 
 import numpy as np
@@ -34,6 +36,37 @@ HOSTS_ENV = "SHMBENCH_MPI_HOSTS"
 _START_SECONDS = 120.0
 _POLL_SECONDS = 0.2
 
+# How a rank waits for the others: MPICH's blocking collectives poll, so a rank waiting in them
+# burns a whole core (three ranks idle for 3 s used 3.0 s of CPU each here), taking it from the
+# work being timed beside them. Sleeps between tests grow to this cap: a rank done early notices
+# the last one within it, and one that waits there for long wakes 2000 times a second (about 8%
+# of a core here), so ranks on the parent's host wait for commands on a socket instead.
+WAIT_FIRST_SECONDS = 20e-6
+WAIT_CAP_SECONDS = 0.5e-3
+
+
+def quiet_barrier(comm) -> None:
+    """A barrier that sleeps while it waits (``Ibarrier`` tested between growing sleeps), where
+    ``comm.Barrier()`` would spin. Every rank reaches it before a collective, which then finds
+    the others already there."""
+    request = comm.Ibarrier()
+    pause = WAIT_FIRST_SECONDS
+    while not request.Test():
+        time.sleep(pause)
+        pause = min(2 * pause, WAIT_CAP_SECONDS)
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("mpi4py", "mpich"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
 
 def mpiexec() -> str | None:
     """The mpiexec beside this interpreter (the ``mpich`` wheel's), else the first on PATH."""
@@ -48,41 +81,60 @@ class MpiRanks(Runtime):
         self._log = tempfile.TemporaryFile("w+")
         folder = tempfile.mkdtemp(prefix="shmbench-mpi-")  # private (0700): only we reach the socket
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._lines: dict[int, Connection] = {}  # rank -> its socket, for the ranks on this host
         try:
             server.bind(os.path.join(folder, "control"))
-            server.listen(1)
-            server.settimeout(_START_SECONDS)
+            server.listen(len(self.shares))
+            exchange = self.attachments[0]
             self._proc = subprocess.Popen(
                 [mpiexec(), *self._placement(), "-n", str(len(self.shares)), sys.executable, "-m",
                  "shmbench.strategies.mpi_rank", str(os.getpid()), socket.gethostname(), server.getsockname(),
-                 self.attachments[0].path, json.dumps(dataclasses.asdict(self.plan))],
+                 exchange.path, "direct" if exchange.direct else "window", json.dumps(dataclasses.asdict(self.plan))],
                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
                 env=self._environment())
-            while True:
-                if wait([server], _POLL_SECONDS):
-                    self._conn = Connection(server.accept()[0].detach())
-                    break
-                if self._proc.poll() is not None:
-                    raise self._died("start")
+            # Every rank on this host calls in with its rank before rank 0 answers "start" (which
+            # says how many there are); rank 0's line carries the answers.
+            while 0 not in self._lines:
+                self._accept(server)
+            self._conn = self._lines[0]
+            self._busy = True
+            started = self._answer("start")[0]
+            while len(self._lines) < sum(here for *_, here in started):
+                self._accept(server)
         finally:
             server.close()
             shutil.rmtree(folder, ignore_errors=True)
-        self._busy = True
-        started = self._answer("start")[0]
-        self.ids, self.nodes = [pid for pid, _, _ in started], [node for _, node, _ in started]
-        self._first_death = FirstDeath(self.ids)
+        self.ids, self.nodes = [pid for pid, *_ in started], [node for _, node, *_ in started]
+        self._first_death = FirstDeath(self.ids, {rank: line.fileno() for rank, line in self._lines.items()})
         # MPICH unlinks its /dev/shm segments at MPI_Finalize, which a killed rank never reaches:
         # each rank named the ones it maps, to remove what is left of them at close.
-        self._segments = {path for _, _, paths in started for path in paths if path.startswith(f"{SHM_DIR}/mpich_shm_")}
+        self._segments = {path for _, _, paths, _ in started for path in paths
+                          if path.startswith(f"{SHM_DIR}/mpich_shm_")}
         # Rank 0 removes its node's segments should the parent die; the janitor every node's.
         self._janitor = Janitor()
         self._janitor.watch(paths=sorted(self._segments))
+        self.settings = {"wait": "ranks on this host block on a socket of their own between commands; "
+                                 f"a rank done early sleeps in an Ibarrier tested every <= {WAIT_CAP_SECONDS * 1e3:g} ms",
+                         "launch": f"mpiexec -n {len(self.shares)}" + "".join(f" {o}" for o in self._placement()),
+                         "versions": _versions()}
         return self.ids
+
+    def _accept(self, server: socket.socket) -> None:
+        """One more rank's line; a job that ended while starting is reported."""
+        deadline = time.monotonic() + _START_SECONDS
+        while not wait([server], _POLL_SECONDS):
+            if self._proc.poll() is not None:
+                raise self._died("start")
+            if time.monotonic() > deadline:
+                raise died(None, None, "start", how=f" (no rank called in within {_START_SECONDS:.0f} s)")
+        conn = Connection(server.accept()[0].detach())
+        self._lines[conn.recv()] = conn
 
     def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
         self._busy = True
         try:
-            self._conn.send(command)
+            for conn in self._lines.values():
+                conn.send(command)
         except OSError:
             raise self._died(command.name) from None
         faults, parts = self._answer(command.name)
@@ -147,26 +199,32 @@ class MpiRanks(Runtime):
         return died(slot, pid, what, how=f" ({how.group(1).strip()})" if how else "")
 
     def close(self) -> None:
-        proc, conn, self._proc, self._conn = getattr(self, "_proc", None), getattr(self, "_conn", None), None, None
+        proc, self._proc, self._conn = getattr(self, "_proc", None), None, None
+        lines, self._lines = list(getattr(self, "_lines", {}).values()), {}
+
+        def ask() -> None:
+            for line in lines:
+                line.send(None)
+
         try:
             if proc is not None:
                 try:  # mpiexec's proxies and the ranks it started, before they go
                     job = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
                 except psutil.NoSuchProcess:
                     job = []
-                end([proc, *job], None if getattr(self, "_busy", True) or conn is None else lambda: conn.send(None))
+                end([proc, *job], None if getattr(self, "_busy", True) or not lines else ask)
         finally:
-            if conn is not None:
-                conn.close()
+            watch, self._first_death = getattr(self, "_first_death", None), None
+            if watch is not None:  # it polls the lines: stopped before they close
+                watch.close()
+            for line in lines:
+                line.close()
             log, self._log = getattr(self, "_log", None), None
             if log is not None:
                 log.close()
             for path in getattr(self, "_segments", ()):
                 remove_file(path)
             self._segments = set()
-            watch, self._first_death = getattr(self, "_first_death", None), None
-            if watch is not None:
-                watch.close()
             janitor, self._janitor = getattr(self, "_janitor", None), None
             if janitor is not None:
                 janitor.close()
