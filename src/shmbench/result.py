@@ -67,6 +67,9 @@ class RunResult:
     #: None for strategies that run on one node only.
     internode_bytes: int | None = None
     internode_bytes_how: str | None = None
+    #: How an engine contender's engine was set up, in words a user of that engine can check
+    #: (client options, store size, how idle workers wait, versions); empty for the others.
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:

@@ -218,6 +218,7 @@ def result_of(driver: Driver, pids: list[int], problems: list[str], warm: list[f
         warm_passes=warm, peak_total_pss_bytes=memory.total_pss(peak) if samples else None,
         memory=[m.as_dict() for m in peak], prefault=driver.prefault, minor_faults=driver.faults,
         nodes=instance.nodes, internode_bytes=instance.internode_bytes, internode_bytes_how=instance.internode_bytes_how,
+        settings=instance.settings,
         blas_threads_per_worker=WORKER_BLAS_THREADS if instance.traits.processes else None,
         verified_by=kernels.reference(plan, instance.workload).judged_by if kernels.is_kernel(instance.workload)
         else None, **extra)

@@ -107,6 +107,8 @@ class Strategy(ABC):
         #: strategies that never cross nodes.
         self.internode_bytes: int | None = None
         self.internode_bytes_how: str | None = None
+        #: How the engine was set up (``Runtime.settings``), kept after close for the record.
+        self.settings: dict[str, str] = {}
         self._runtime: Runtime | None = None
 
     def _nodes(self, nodes: int) -> int:
@@ -186,6 +188,7 @@ class Strategy(ABC):
                                      [self.attachment(slot) for slot in range(self.workers)], self.start_method,
                                      [self.node_of(slot) for slot in range(self.workers)])
         self._runtime.start()
+        self.settings = dict(self._runtime.settings)
 
     def prefault_pays(self) -> bool:
         """Whether prefaulting before the first fill saves time: only where the pages already

@@ -3,14 +3,16 @@
 What most PyData users try first for arrays larger than one machine. Its workers share no memory,
 even on one host, so each is a node of its own for data: it fills private blocks of its share,
 which travel pickled over Dask's comms to the parent, which copies them into its matrix, all in
-``internode`` (``collect`` has nothing left to do). An input is scattered to every worker once per
-pass. ``--nodes`` is taken for uniformity with the other engines: it only labels the workers.
+``internode`` (``collect`` has nothing left to do). The client talks to the workers directly
+(``direct_to_workers=True``, Dask's way for a client outside the cluster), and an input is scattered
+once per pass, each worker getting the rows it reads. ``--nodes`` is taken for uniformity with the other engines: it only labels the workers.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .._system import preflight
+from ..kernels import is_kernel
 from ..work import reads_only
 from ._runtimes.dask_cluster import DaskWorkers
 from .base import Strategy, Traits
@@ -34,9 +36,12 @@ class DaskStrategy(Strategy):
 
     def need(self) -> preflight.Need:
         # The parent's storage, the workers' private rows (one matrix in all), the answers in flight
-        # (one more matrix at the end of a collect) and an input scattered to every worker.
-        shipped = self.plan.with_input or reads_only(self.workload)
-        ram = self.plan.storage_nbytes + 2 * self.plan.nbytes + (self.workers * self.plan.nbytes if shipped else 0)
+        # (one more matrix at the end of a collect) and an input: its rows, or all of it to every
+        # worker for a kernel.
+        shipped = 0
+        if self.plan.with_input or reads_only(self.workload):
+            shipped = self.workers if is_kernel(self.workload) else 1
+        ram = self.plan.storage_nbytes + 2 * self.plan.nbytes + shipped * self.plan.nbytes
         return preflight.Need(ram + preflight.process_overhead(self.workers + 1, True), 0)
 
     def collect(self) -> None:

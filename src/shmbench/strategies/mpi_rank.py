@@ -122,6 +122,7 @@ def main(argv: list[str]) -> int:
         # Ranks on the parent's host each get commands on a line of their own; ranks on other
         # hosts learn them from rank 0 (and, between commands, sleep in ``quiet_barrier``).
         conn = _listen(address, world.rank) if here else None
+        everywhere = all(world.allgather(here))  # every rank reads commands from the parent itself
         started = world.gather((os.getpid(), firsts.index(members[0]), _segments(), here), root=0)
         if world.rank == 0:
             conn.send(("done", started))
@@ -132,7 +133,8 @@ def main(argv: list[str]) -> int:
                     command = conn.recv()
                 except (EOFError, OSError):
                     pass  # the parent is gone: every rank stops
-            quiet_barrier(world)  # ranks on other hosts sleep until rank 0 has the next command
+            if not everywhere:
+                quiet_barrier(world)  # ranks on other hosts sleep until rank 0 has the next command
             command = world.bcast(command, root=0)
             if command is None:
                 break

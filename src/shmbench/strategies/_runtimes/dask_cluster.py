@@ -2,10 +2,14 @@
 
 Dask shares no memory between its workers, even on one host (a task gets copies; shared memory is
 still an open proposal, dask/distributed#4497). Each worker keeps the blocks of its share in memory
-of its own between commands, as a Ray actor does: a task pinned to the worker finds its seat in a
-module-level table there. What a worker returns travels pickled over Dask's comms to the parent.
-An input (``rowsum``, a kernel's) is scattered to every worker once per pass. ``start`` is the
-cluster starting W processes; close stops them and removes the cluster's scratch directory.
+of its own between passes, as a Ray actor does: a task pinned to the worker finds its seat in a
+module-level table there, so a warm pass writes pages it has already faulted in. The client is
+made as Dask documents for a client outside the cluster's network path, with
+``direct_to_workers=True``: what a worker returns comes straight to the parent over Dask's comms
+(serialized without a pickle copy), not relayed through the scheduler. An input is scattered
+once per pass straight to the workers, each getting only the rows it reads (``rowsum``), or the
+whole input where a kernel's contract gives it that. ``start`` is the cluster starting W
+processes; close stops them and removes the cluster's scratch directory.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import psutil
 from ..._system.janitor import Janitor
 from .base import (OnPart, Runtime, WorkerDiedError, become_worker, deliver, died, end, failed, first_dead,
                    ignore)
+from ...kernels import is_kernel
 from .seat import Command, Seat, collected
 
 _POLL_SECONDS = 0.5
@@ -42,6 +47,13 @@ def _aligned(array: np.ndarray | None) -> np.ndarray | None:
     return copy
 
 
+def _versions() -> str:
+    import dask
+    import distributed
+
+    return f"dask {dask.__version__}, distributed {distributed.__version__}"
+
+
 def _restarted(child: psutil.Process) -> bool:
     """A worker process a nanny started (spawned), not multiprocessing's own helpers (a resource
     tracker, a forkserver), which live as long as the parent."""
@@ -51,18 +63,14 @@ def _restarted(child: psutil.Process) -> bool:
         return False
 
 
-def _task(slot: int, attachment, plan, rows: range, command: Command, source):
-    source = _aligned(source)
+def _task(slot: int, attachment, plan, rows: range, command: Command, source, source_first_row: int):
     seat = _SEATS.get(slot)
     if seat is None:
         matrix, first_row, _ = attachment.open(plan, rows)
         seat = _SEATS[slot] = Seat(plan, rows, matrix, first_row)
-    elif seat.matrix is None:
-        seat.matrix, seat.first_row, _ = attachment.open(plan, rows)
-    answer = collected(seat, command, source)
-    if command.name == "collect":
-        seat.matrix = None  # the rows are on their way to the parent: held once, not twice
-    return answer
+    # Dask sends arrays without a pickle copy: the answer's blocks are views of the seat's rows,
+    # serialized as they are, so keeping the rows costs no second copy.
+    return collected(seat, command, _aligned(source), source_first_row)
 
 
 class DaskWorkers(Runtime):
@@ -105,13 +113,23 @@ class DaskWorkers(Runtime):
             self._cluster = built.get("cluster")
         if "error" in built:  # "Nanny failed to start": a worker process ended while starting
             raise died(None, None, "start", f" ({built['error']})") from built["error"]
-        self._client = Client(self._cluster)
+        # Dask's documented way for a client outside the cluster's network path: results and
+        # scattered data travel between the client and the workers directly, not through the scheduler.
+        self._client = Client(self._cluster, direct_to_workers=True)
         # On each worker's event loop, its main thread (signals can be set there only): a killed
         # parent must not leave Dask's workers running.
         self._client.run(become_worker, os.getpid())
         pids = self._client.run(os.getpid)  # {address: pid}, one per worker process
         self._addresses = sorted(pids)
         self.ids = [pids[address] for address in self._addresses]
+        self.settings = {"cluster": f"LocalCluster(n_workers={len(self.shares)}, threads_per_worker=1, processes=True, "
+                                    "memory_limit=0, dashboard_address=None)",
+                         "client": "Client(cluster, direct_to_workers=True)",
+                         "tasks": "client.submit(..., workers=[address], pure=False), one per worker; "
+                                  "allowed-failures 0; blocks kept on the worker between passes",
+                         "input": "client.scatter(rows, workers=[address], hash=False) each pass: the rows a "
+                                  "worker reads (a kernel: the whole input)",
+                         "versions": _versions()}
         return self.ids
 
     def _check(self, what: str) -> None:
@@ -124,11 +142,17 @@ class DaskWorkers(Runtime):
         # another address): ask the process table before, and while waiting.
         self._check(command.name)
         client = self._client
-        given = None if source is None else client.scatter(source, broadcast=True, hash=False)
-        futures = [client.submit(_task, slot, attachment, self.plan, rows, command, given,
-                                 workers=[address], allow_other_workers=False, pure=False)
-                   for slot, (address, attachment, rows) in enumerate(zip(self._addresses, self.attachments,
-                                                                           self.shares))]
+        whole = source is not None and is_kernel(command.workload)  # a kernel is given the whole input
+        futures, given = [], []
+        for slot, (address, attachment, rows) in enumerate(zip(self._addresses, self.attachments, self.shares)):
+            part = None
+            if source is not None:
+                part = client.scatter(source if whole else source[rows.start:rows.stop], workers=[address],
+                                      hash=False)
+                given.append(part)
+            futures.append(client.submit(_task, slot, attachment, self.plan, rows, command, part,
+                                         0 if whole else rows.start, workers=[address], allow_other_workers=False,
+                                         pure=False))
         try:
             answers = self._gather(futures, command.name)
         except WorkerDiedError:

@@ -47,6 +47,13 @@ class Loky(Runtime):
         self._executors = [getattr(self._parallel._backend, "_workers", None)]
         self._call([delayed(os.getpid)() for _ in self.shares], "start")
         self.ids = self._roll.take() or [os.getpid()]
+        import joblib
+
+        self.settings = {"parallel": f"Parallel(n_jobs={len(self.shares)}, backend='loky', max_nbytes=None), "
+                                     "one Parallel for every pass",
+                         "tasks": "delayed(task)(memmap, rows), one per worker; each maps the parent's w+ memmap "
+                                  "again r+ (joblib's documented in-place pattern)",
+                         "versions": f"joblib {joblib.__version__}"}
         return self.ids
 
     def _call(self, tasks, what: str) -> list:

@@ -27,8 +27,12 @@ from ..._system.janitor import Janitor
 from .base import OnPart, Runtime, become_worker, deliver, died, end, failed, ignore
 from .seat import Command, Seat, collected
 
-_STORE_SLACK = 64 * 2**20  # Ray's own objects, beside one matrix
+_STORE_SLACK = 64 * 2**20  # Ray's own objects, beside the answers
 _STORE_MINIMUM = 96 * 2**20  # Ray refuses a store under 75 MiB
+# Ray frees the last pass's objects asynchronously (once the driver's references are dropped and
+# the owners hear of it), so the next pass's answers may arrive while the last ones still hold
+# their space: a store of one matrix then blocks on eviction or spills.
+_STORE_PASSES = 2
 
 
 def _cluster(nodes: int, cpus: int, store: int, session: str):
@@ -46,8 +50,8 @@ def _cluster(nodes: int, cpus: int, store: int, session: str):
 
 
 def store_bytes(nbytes: int) -> int:
-    """The object store for a matrix of ``nbytes``: the answers (or the input) of one pass."""
-    return max(_STORE_MINIMUM, nbytes + _STORE_SLACK)
+    """The object store for a matrix of ``nbytes``: the answers (or the input) of two passes."""
+    return max(_STORE_MINIMUM, _STORE_PASSES * nbytes + _STORE_SLACK)
 
 
 class _Actor:
@@ -116,6 +120,16 @@ class RayActors(Runtime):
         # Ray's own processes (raylets, GCS, agents) outlived a killed parent here: the janitor ends them.
         started = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in before]
         self._janitor.watch(started + self.ids)
+        store = store_bytes(self.plan.nbytes)
+        self.settings = {"init": (f"ray.init(num_cpus={len(self.shares)}, object_store_memory={store}, "
+                                  "include_dashboard=False)") if nodes == 1 else
+                         f"ray.cluster_utils.Cluster: {nodes} nodes of num_cpus={-(-len(self.shares) // nodes)}, "
+                         f"object_store_memory={store}",
+                         "store": f"{store / 2**20:.0f} MiB a node: at least {_STORE_PASSES} passes' answers + "
+                                  f"{_STORE_SLACK >> 20} MiB",
+                         "tasks": "one actor (num_cpus=1) per worker, each returning its blocks; the driver reads "
+                                  "them zero-copy with ray.get",
+                         "versions": f"ray {ray.__version__}"}
         return self.ids
 
     def _places(self) -> list[dict]:
