@@ -44,7 +44,8 @@ def assert_nothing_left(before: set[str]) -> None:
 
 #: Contenders from the extras, and the tier their cells belong in: Ray and Dask start a whole
 #: runtime per run (seconds), so their cells are slow too.
-EXTRAS = {"ray": ("extras", "slow"), "mpi": ("extras",), "mpi_shm": ("extras",), "dask": ("extras", "slow")}
+EXTRAS = {"ray": ("extras", "slow"), "mpi": ("extras",), "mpi_shm": ("extras",), "dask": ("extras", "slow"),
+          "ray_peer": ("extras", "slow"), "mpi_peer": ("extras",), "dask_peer": ("extras", "slow")}
 
 
 def pytest_collection_modifyitems(items):

@@ -24,7 +24,7 @@ from ._system.preflight import PreflightError
 from .report.answer import answers
 from .report.publish import PublishError
 from .sizes import describe, parse_size
-from .strategies import REGISTRY, create
+from .strategies import REGISTRY, create, peer_for
 from .verify import pid_counts
 from .work import DEFAULT_VALUE, WORKLOADS, check_workload
 from .strategies._runtimes.mpi import HOSTS_ENV
@@ -161,6 +161,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ValueError(f"--hosts is for --strategy {' or '.join(mpi)} alone, with --nodes as many as the hosts")
         os.environ[HOSTS_ENV] = args.hosts
     names = args.strategy or compare.available_strategies()
+    if args.peers:
+        names = [each for name in names for each in (name, *[peer for peer in [peer_for(name)] if peer])]
+        names = list(dict.fromkeys(names))
     workers = args.workers or sorted({1, 2, os.cpu_count() or 1})
     cases = compare.grid(names, workers, args.size or [DEFAULT_SIZE], args.workload or ["random"],
                          args.start_method or [DEFAULT_START_METHOD], args.dtype or [DEFAULT_DTYPE], args.nodes or [1])
@@ -420,6 +423,9 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="compare strategies: table, JSON, CSV, plot")
     run.add_argument("--strategy", action="append", choices=list(REGISTRY), help="repeatable; default: all available")
+    run.add_argument("--peers", action="store_true",
+                     help="put each engine contender's peer beside it: the same job as its engine's own "
+                          "documentation has it written (shmbench.peers; random and rowsum)")
     run.add_argument("--workers", action="append", type=_count, help="repeatable; default: 1, 2 and the core count")
     run.add_argument("--nodes", action="append", type=_count,
                      help="repeatable; split each cell's workers across this many nodes (mpi, ray, dask; "

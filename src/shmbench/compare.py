@@ -277,6 +277,7 @@ def record(result: RunResult, baseline: RunResult | None, cores: int | None = No
         disturbed=disturbed,
         gbps=result.nbytes / seconds / 1e9 if seconds else None,
         pss_multiple=(result.peak_total_pss_bytes / result.nbytes if result.peak_total_pss_bytes else None),
+        peer_of=getattr(get(result.strategy), "contender", None),
     )
     return out
 
@@ -285,4 +286,20 @@ def records(results: Sequence[RunResult]) -> list[dict]:
     """Records for every result, with speed-up over serial of the same size and workload."""
     baselines = {(r.rows, r.cols, r.workload, r.dtype): r for r in results if r.strategy == "serial"}
     cores = usable_cores()
-    return [record(r, baselines.get((r.rows, r.cols, r.workload, r.dtype)), cores) for r in results]
+    out = [record(r, baselines.get((r.rows, r.cols, r.workload, r.dtype)), cores) for r in results]
+    _beside_peers(out)
+    return out
+
+
+def _beside_peers(records: list[dict]) -> None:
+    """``over_peer`` of each engine contender whose peer ran in the same group: its time over its
+    peer's, from the two speed-ups (each paired with serial in its own rounds), above 1 where the
+    contender is slower than its engine's own way."""
+    def key(r: dict) -> tuple:
+        return r["rows"], r["cols"], r["workload"], r.get("dtype"), r["workers"], r["launcher"]
+
+    peers = {key(r): r for r in records if r.get("peer_of") and r.get("speedup")}
+    for r in records:
+        peer = None if r.get("peer_of") else peers.get(key(r))
+        r["over_peer"] = peer["speedup"] / r["speedup"] if peer and r.get("speedup") else None
+        r["peer"] = peer["strategy"] if peer else None

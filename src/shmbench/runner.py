@@ -23,6 +23,7 @@ from .verify import verify
 
 def check(strategy: Strategy) -> list[str]:
     """Every problem with the strategy's finished matrix; empty when it verifies."""
+    strategy.reveal()
     problems = verify(strategy.matrix, strategy.plan, strategy.workload, strategy.worker_ids,
                       every_worker=strategy.traits.every_worker_gets_work, row_sums=strategy.row_sums,
                       source=strategy.input)

@@ -88,7 +88,8 @@ def answer(group: Sequence[dict], serial: dict | None = None) -> Answer:
     name = _names(group)
     if serial is not None and serial not in group:
         name[id(serial)] = "`serial`"
-    contenders = [r for r in group if r["strategy"] != "serial"]
+    # A peer (an engine's own way, beside its contender) is a yardstick for that contender, not a choice.
+    contenders = [r for r in group if r["strategy"] != "serial" and not r.get("peer_of")]
     ranked = [r for r in contenders if _why_not_ranked(r) is None]
     if ranked:
         best = max(ranked, key=lambda r: r["speedup"])
@@ -108,7 +109,12 @@ def answer(group: Sequence[dict], serial: dict | None = None) -> Answer:
                                      f"{best['speedup'] / r['speedup']:.2f}× as long as {name[id(best)]}.")
     elif contenders:
         out.sentences.append("No strategy has a stable, verified speed-up here: none is ranked.")
-    shots = [*group, serial] if serial is not None and serial not in group else list(group)
+    beside = [r for r in contenders if r.get("over_peer")]
+    if beside:
+        out.sentences.append("Against each engine's own documented way (its peer, `shmbench run --peers`): " + _list([
+            f"{name[id(r)]} takes {r['over_peer']:.2f}× the time of `{r['peer']}`" for r in beside]) + ".")
+    mine = [r for r in group if not r.get("peer_of")]
+    shots = [*mine, serial] if serial is not None and serial not in group else mine
     timed = [(one_shot_seconds(r), r) for r in shots if r["verified"] and one_shot_seconds(r) is not None]
     if timed:
         timed.sort(key=lambda pair: pair[0])

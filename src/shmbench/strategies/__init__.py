@@ -1,6 +1,7 @@
 """The registry of strategies, by name."""
 from __future__ import annotations
 
+from ..peers import PEERS
 from ..plan import Plan
 from .base import Strategy, Traits
 from .book import Book
@@ -10,6 +11,7 @@ from .memmap import Memmap, MemmapDisk
 from .mp_array import MpArray
 from .mpi_shm import MpiShm
 from .mpi_window import MpiWindow
+from .peer import peer_of
 from .pickled import Pickled
 from .ray_store import RayStore
 from .serial import Serial
@@ -21,6 +23,17 @@ REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (
     Book, DaskStrategy)}
 
 
+#: Each engine contender's peer (``shmbench.peers``): cells of their own, off by default.
+PEER_REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in map(peer_of, PEERS)}
+
+
+def peer_for(name: str) -> str | None:
+    """The peer of strategy ``name``: the one of its engine (same launcher), or None."""
+    launcher = get(name).traits.launcher
+    return next((peer for peer, cls in PEER_REGISTRY.items() if cls.traits.launcher == launcher
+                 and name not in PEER_REGISTRY), None)
+
+
 def strategies() -> list[str]:
     """The names of every registered strategy, available here or not."""
     return list(REGISTRY)
@@ -28,7 +41,7 @@ def strategies() -> list[str]:
 
 def get(name: str) -> type[Strategy]:
     try:
-        return REGISTRY[name]
+        return REGISTRY[name] if name in REGISTRY else PEER_REGISTRY[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown strategy {name!r}; choose one of: {', '.join(REGISTRY)}") from None
 
@@ -43,4 +56,4 @@ def create(name: str, plan: Plan, workers: int = 1, workload: str = "random",
     return cls(plan, workers, workload, start_method, nodes)
 
 
-__all__ = ["REGISTRY", "Strategy", "Traits", "create", "get", "strategies"]
+__all__ = ["PEER_REGISTRY", "REGISTRY", "Strategy", "Traits", "create", "get", "peer_for", "strategies"]

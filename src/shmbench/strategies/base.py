@@ -246,6 +246,10 @@ class Strategy(ABC):
         """What the run produced: the matrix, or the row sums of a read-only workload."""
         return self.row_sums if reads_only(self.workload) else self.matrix
 
+    def reveal(self) -> None:
+        """Make the output readable by the parent for verification, untimed: nothing, except for a
+        program that keeps its result out of the parent's reach (the MPI peer's rank 0)."""
+
     def is_shared_view(self) -> bool:
         """True when ``self.matrix`` is the shared buffer itself, not a copy of it."""
         return self.traits.shares_memory

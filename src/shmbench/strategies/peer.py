@@ -1,0 +1,149 @@
+"""A contender's peer (``shmbench.peers``) as a cell like any other: started, its passes timed and
+paired with serial's and the yardstick's, verified, closed.
+
+The peer's own code does the job its engine's way; this adapter only owns what a benchmark must:
+a scratch folder for the engine's files, a janitor should the parent die, the signal handlers an
+engine takes over, and every process the peer started ended at close (a joblib script leaves its
+workers for reuse, as it should; a benchmark must leave none).
+"""
+from __future__ import annotations
+
+import importlib
+import shutil
+import signal
+import tempfile
+from typing import ClassVar
+
+import numpy as np
+import psutil
+
+from .._system import preflight
+from .._system.janitor import Janitor
+from ..peers import PEERS, WORKLOADS
+from ..work import reads_only
+from ._runtimes.base import end
+from .base import Strategy, Traits
+
+#: Long-lived helpers of multiprocessing and loky, shared with whatever runs next in this process.
+_HELPERS = ("resource_tracker", "forkserver")
+
+
+def _descendants() -> dict[int, psutil.Process]:
+    return {p.pid: p for p in psutil.Process().children(recursive=True)}
+
+
+class PeerStrategy(Strategy):
+    """The peer of the contender ``contender``: its module's ``Peer`` driven through the phases."""
+
+    contender: ClassVar[str]
+    module: ClassVar[str]
+
+    def __init__(self, plan, workers: int = 1, workload: str = "random", start_method: str | None = None,
+                 nodes: int = 1) -> None:
+        if workload not in WORKLOADS:
+            raise ValueError(f"{self.name} runs {' and '.join(WORKLOADS)} only, not {workload!r}")
+        super().__init__(plan, workers, workload, start_method, nodes)
+        self._peer = self._janitor = self._scratch = None
+        self._started: list[psutil.Process] = []
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        from . import REGISTRY
+
+        return REGISTRY[cls.contender].unavailable_reason()
+
+    def need(self) -> preflight.Need:
+        from . import REGISTRY
+
+        return REGISTRY[self.contender](self.plan, self.workers, self.workload).need()
+
+    def allocate(self) -> None:
+        self.storage = np.empty(self.plan.storage_shape, self.plan.dtype)
+
+    def start(self) -> None:
+        self._scratch = tempfile.mkdtemp(prefix="shmbench-peer-", dir="/tmp")  # short: Ray's sockets live there
+        self._janitor = Janitor()
+        self._janitor.watch(paths=[self._scratch])
+        handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+        before = _descendants()
+        try:
+            with self._janitor.marking():
+                self._peer = importlib.import_module(self.module).Peer(self.plan, self.workers, self._scratch)
+                self._peer.start()
+        finally:
+            for signum, handler in handlers.items():  # Ray's driver installs its own
+                if handler is not None:
+                    signal.signal(signum, handler)
+            self._started = [p for pid, p in _descendants().items() if pid not in before]
+            self._janitor.watch([p.pid for p in self._started])
+        mine = getattr(self._peer, "matrix", None)  # joblib's memmap is the parent's matrix
+        if mine is not None:
+            mine[...] = self.storage
+            self.storage = mine
+        self.settings = {"peer": f"python -m {self.module}: {self._summary()}"}
+
+    def _summary(self) -> str:
+        doc = importlib.import_module(self.module).__doc__ or ""
+        return " ".join(doc.split("\n\n")[1].split()) if "\n\n" in doc else ""
+
+    @property
+    def worker_ids(self) -> list[int]:
+        return list(getattr(self._peer, "pids", []))
+
+    def touch(self) -> None:
+        """Nothing: the peer's pages are its engine's business."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        if hasattr(self._peer, "prepare"):  # its matrix lives in the program (MPI's rank 0)
+            self._peer.prepare(self.workload)
+
+    def fill(self) -> None:
+        sums = self._peer.run(self.workload, self.storage)
+        if reads_only(self.workload):
+            self.row_sums[:] = sums
+
+    def internode(self) -> None:
+        """Nothing: a peer runs on one node, and its pass brought the rows to the parent."""
+
+    def collect(self) -> None:
+        """Nothing: the peer's pass ends with the parent holding the result."""
+
+    def reveal(self) -> None:
+        if hasattr(self._peer, "show") and not reads_only(self.workload):
+            self._peer.show(self.storage)
+
+    def close(self) -> None:
+        peer, self._peer = self._peer, None
+        try:
+            if peer is not None:
+                started = [p for p in self._started if p.is_running()]
+                # Whatever the peer started and did not stop itself (its engine's workers, kept for reuse).
+                end([p.pid for p in started if not any(h in " ".join(_cmdline(p)) for h in _HELPERS)], peer.close)
+        finally:
+            self.storage = None
+            scratch, self._scratch = self._scratch, None
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+            janitor, self._janitor = self._janitor, None
+            if janitor is not None:
+                janitor.close()
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
+
+
+def peer_of(contender: str) -> type[PeerStrategy]:
+    """The cell class of ``contender``'s peer (``dask`` -> ``dask_peer``)."""
+    from . import REGISTRY
+
+    base = REGISTRY[contender]
+    return type(f"{base.__name__}Peer", (PeerStrategy,), {
+        "name": f"{contender}_peer", "contender": contender, "module": PEERS[contender],
+        "summary": f"{contender}'s own documented way of doing the job (shmbench.peers), beside {contender}",
+        # The parent's matrix is a copy (or, for joblib, a memmap of its own); a task may go anywhere.
+        "traits": Traits(launcher=base.traits.launcher, shares_memory=False, every_worker_gets_work=False)})
