@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from .plan import Plan
 from ._system.preflight import PreflightError
-from .result import PHASES, RunResult
+from .phases import PHASES
+from .result import RunResult
 from .runner import Driver, run
 from .strategies import Strategy, Traits, create, strategies
 from .strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError

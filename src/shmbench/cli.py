@@ -215,7 +215,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = _console()
         report.print_table(records, out)
         for found in answers(records):
-            out.print(escape(f"{found.title}: {' '.join(found.sentences)}"), soft_wrap=not out.is_terminal)
+            out.print(escape(f"{found.title}: {found.headline}"), style="bold", soft_wrap=not out.is_terminal)
+            out.print(escape("  " + " ".join(found.sentences)), soft_wrap=not out.is_terminal)
     if args.json:
         report.write_json(args.json, report.document(
             machine | {"single_core_fill_gbps": sysinfo.fill_bandwidth(), "noise_before": before,

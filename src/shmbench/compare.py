@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
-from . import kernels
+from . import capacity, kernels
 from ._system import memory, preflight
 from ._system.pages import unforked_array
 from .paired import Yardstick, interleave, yardstick_bytes
@@ -233,8 +233,11 @@ def speedup(result: RunResult, baseline: RunResult | None) -> Estimate | None:
     if result.strategy == "serial":
         n = len(result.warm_passes)
         return Estimate(1.0, 1.0, 1.0, n)
-    ref = (result.reference or {}).get("serial") or []
+    reference = result.reference or {}
+    ref, yard = reference.get("serial") or [], reference.get("yardstick") or []
     if ref and len(ref) == len(result.warm_passes):
+        if len(yard) == len(ref):  # the rounds the machine gave every core (``capacity``)
+            return capacity.speedup(ref, result.warm_passes, yard, result.workers)[0]
         return median_ci(paired_ratios(ref, result.warm_passes))
     mine, theirs = steady_seconds(result), baseline and steady_seconds(baseline)
     if mine and theirs:  # two separate runs: no interval
@@ -261,7 +264,11 @@ def record(result: RunResult, baseline: RunResult | None, cores: int | None = No
     # and a record without serial's passes, stand on the warm time.
     headline = fast if fast is not None and result.strategy != "serial" and fast.has_interval else warm
     stable = bool(headline is not None and headline.within(STABLE_SPREAD) and disturbed is None)
+    ref = (result.reference or {}).get("serial") or []
+    full = capacity.full_rounds(ref, yard, result.workers) if ref and len(ref) == len(yard) else None
     out.update(
+        short_of_cores=capacity.short_fraction(full) if full is not None else None,
+        full_rounds=sum(full) if full is not None else None,
         cold_seconds=None if result.error else result.cold_seconds,
         steady_seconds=seconds,
         warm_seconds=warm.median if warm else None,

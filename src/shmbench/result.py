@@ -6,10 +6,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from .phases import COLD, PHASES, total
 from .plan import DEFAULT_DTYPE
 
-#: Phase names, in the order they happen; the same names in results, JSON, tables and asv.
-PHASES = ("allocate", "start", "prepare", "touch", "fill", "internode", "collect", "verify", "close")
 
 
 @dataclass
@@ -78,7 +77,7 @@ class RunResult:
     @property
     def cold_seconds(self) -> float:
         """The first pass with workers started but never used: prefault, fill, internode and collect."""
-        return sum(self.phases.get(name, 0.0) for name in ("touch", "fill", "internode", "collect"))
+        return total(self.phases, COLD)
 
     @property
     def warm_median(self) -> float | None:

@@ -15,7 +15,8 @@ from . import kernels
 from ._system import memory
 from ._system.pages import minor_faults
 from .plan import Plan
-from .result import PHASES, RunResult
+from .phases import PHASES, WARM, total
+from .result import RunResult
 from .strategies import Strategy, create
 from .strategies._runtimes.base import WORKER_BLAS_THREADS
 from .verify import verify
@@ -88,10 +89,10 @@ class Driver:
         return self._pass(self.phases, first=True, verify=verify)
 
     def warm_pass(self, verify: bool = True) -> tuple[float, list[str]]:
-        """One more pass with the same workers: (fill + internode + collect seconds, problems found)."""
+        """One more pass with the same workers: (seconds of the warm phases, problems found)."""
         timings = dict.fromkeys(PHASES, 0.0)
         problems = self._pass(timings, first=False, verify=verify)
-        return timings["fill"] + timings["internode"] + timings["collect"], problems
+        return total(timings, WARM), problems
 
     def check(self) -> list[str]:
         """Verify what the last pass left (untimed)."""

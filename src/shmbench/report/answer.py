@@ -1,10 +1,13 @@
 """The answer first: what a comparison's figures mean for a choice, in plain sentences.
 
 Computed from the records alone, never written by hand, for each workload, size and worker count:
-the fastest verified strategy in steady state (by its stable speed-up; figures whose intervals
-overlap tie), the fastest for a one-shot script, the parallel strategy holding the least memory,
-how far the book's recipe and the pickled copy are behind, and which strategies cannot be ranked
-(unstable, disturbed, failed, not verified) and why.
+one short line first (the winner or the tie, the one-shot winner, the least memory), then the
+details: the fastest verified strategy in steady state, ranked on the estimates with their
+intervals, serial included (a strategy is fastest only where no other interval reaches its own;
+figures whose intervals overlap tie, unstable ones keeping their place with their interval), the
+fastest for a one-shot script, the parallel strategy holding the least memory, how far the book's
+recipe and the pickled copy are behind, each engine beside its peer, and which strategies cannot
+be ranked (disturbed, failed, not verified) and why.
 """
 from __future__ import annotations
 
@@ -12,10 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..kernels import label
+from ..phases import ONE_SHOT, total
 from ..sizes import describe
 
-#: What a one-shot script pays: everything but the verification.
-ONE_SHOT_PHASES = ("allocate", "start", "prepare", "touch", "fill", "collect", "close")
 #: The two references every answer measures the winner against.
 BEHIND = {"book": "the book's recipe", "pickled": "the pickled copy"}
 
@@ -28,6 +30,8 @@ class Answer:
     sentences: list[str] = field(default_factory=list)
     #: The strategies named fastest in steady state (several when they tie); empty when none ranks.
     fastest: list[str] = field(default_factory=list)
+    #: One short line: the winner or the tie, the one-shot winner, the least memory.
+    headline: str = ""
 
 
 def _interval(r: dict) -> tuple[float, float]:
@@ -45,10 +49,11 @@ def one_shot_seconds(r: dict) -> float | None:
     phases = r.get("phases") or {}
     if r.get("error") or not phases:
         return None
-    return sum(phases.get(name, 0.0) for name in ONE_SHOT_PHASES)
+    return total(phases, ONE_SHOT)
 
 
-def _why_not_ranked(r: dict) -> str | None:
+def _excluded(r: dict) -> str | None:
+    """Why a record has no place in the ranking at all (an unstable figure keeps its place)."""
     if r.get("error"):
         return f"failed ({r['error']})"
     if not r["verified"]:
@@ -57,10 +62,11 @@ def _why_not_ranked(r: dict) -> str | None:
         return "disturbed (a speed-up the cores cannot give)"
     if r.get("speedup") is None:
         return "no warm passes"
-    if r.get("stable") is False:  # schema 1 records have no interval to judge: ranked as they are
-        low, high = _interval(r)
-        return f"unstable ({r['speedup']:.2f}× serial, interval {low:.2f}–{high:.2f})"
     return None
+
+
+def _unstable(r: dict) -> bool:
+    return r.get("stable") is False and r["strategy"] != "serial"  # schema 1 records have no interval: as they are
 
 
 def _names(records: Sequence[dict]) -> dict[int, str]:
@@ -90,25 +96,46 @@ def answer(group: Sequence[dict], serial: dict | None = None) -> Answer:
         name[id(serial)] = "`serial`"
     # A peer (an engine's own way, beside its contender) is a yardstick for that contender, not a choice.
     contenders = [r for r in group if r["strategy"] != "serial" and not r.get("peer_of")]
-    ranked = [r for r in contenders if _why_not_ranked(r) is None]
-    if ranked:
-        best = max(ranked, key=lambda r: r["speedup"])
+    reference = serial if serial is not None else next((r for r in group if r["strategy"] == "serial"), None)
+    # Ranked on the estimates with their intervals, serial included (exactly 1.00): the fastest is
+    # the best median, and every figure whose interval reaches the best one's lower end ties with it.
+    pool = [r for r in contenders if _excluded(r) is None]
+    if reference is not None and _excluded(reference) is None:
+        pool.append(reference)
+    if pool and contenders:
+        best = max(pool, key=lambda r: r["speedup"])
         low = _interval(best)[0]
-        tied = sorted((r for r in ranked if _interval(r)[1] >= low), key=lambda r: -r["speedup"])
+        tied = sorted((r for r in pool if _interval(r)[1] >= low), key=lambda r: -r["speedup"])
         out.fastest = [r["strategy"] for r in tied]
-        if len(tied) == 1:
-            out.sentences.append(f"Fastest in steady state: {name[id(best)]} ({_pm(best)}).")
+        shown = "; ".join(f"{name[id(r)]} {_pm(r)}" + (" (unstable)" if _unstable(r) else "") for r in tied)
+        rivals = [r for r in tied if r is not reference]
+        if not rivals:
+            out.headline = "Nothing beat serial."
+            out.sentences.append("Nothing beat serial: every figure's interval lies below serial's.")
+        elif reference in tied:
+            out.headline = (f"Nothing measured apart from serial: {_list([name[id(r)] for r in rivals])} "
+                            f"{'ties' if len(rivals) == 1 else 'tie'} with it.")
+            out.sentences.append(f"Nothing measured apart from serial ({shown}): their intervals reach it.")
+        elif len(tied) == 1:
+            out.headline = f"Fastest: {name[id(best)]}, {_pm(best)}" + (" (unstable)." if _unstable(best) else ".")
+            out.sentences.append(f"Fastest in steady state: {name[id(best)]} ({_pm(best)}"
+                                 + ("; unstable, yet no other interval reaches it)." if _unstable(best) else ")."))
         else:
+            out.headline = f"A tie: {_list([name[id(r)] for r in tied])}."
             out.sentences.append(f"Fastest in steady state: {_list([name[id(r)] for r in tied])} tie "
-                                 f"({'; '.join(f'{name[id(r)]} {_pm(r)}' for r in tied)}): their intervals overlap.")
+                                 f"({shown}): their intervals overlap.")
+        # The behind-figures are measured from the best settled member of the tie.
+        winner = next((r for r in tied if not _unstable(r)), best)
+        winner = None if winner is reference else winner
         for strategy, what in BEHIND.items():
             for r in (r for r in group if r["strategy"] == strategy and r["verified"] and r.get("speedup")):
-                if r is best or r["strategy"] in out.fastest:
+                if winner is None or r["strategy"] in out.fastest:
                     continue
                 out.sentences.append(f"{what.capitalize()} ({name[id(r)]}, {_pm(r)}) takes "
-                                     f"{best['speedup'] / r['speedup']:.2f}× as long as {name[id(best)]}.")
+                                     f"{winner['speedup'] / r['speedup']:.2f}× as long as {name[id(winner)]}.")
     elif contenders:
-        out.sentences.append("No strategy has a stable, verified speed-up here: none is ranked.")
+        out.headline = "No strategy has a verified speed-up here."
+        out.sentences.append("No strategy has a verified speed-up here: none is ranked.")
     beside = [r for r in contenders if r.get("over_peer")]
     if beside:
         out.sentences.append("Against each engine's own documented way (its peer, `shmbench run --peers`): " + _list([
@@ -134,9 +161,18 @@ def answer(group: Sequence[dict], serial: dict | None = None) -> Answer:
         out.sentences.append("Between nodes, on the first pass: " + _list([
             f"{name[id(r)]} moved {r['internode_bytes'] / 2**20:.0f} MiB in {r['phases'].get('internode', 0.0):.2f} s"
             for r in crossing]) + ".")
-    unranked = [(r, _why_not_ranked(r)) for r in contenders if _why_not_ranked(r)]
+    unranked = [(r, _excluded(r)) for r in contenders if _excluded(r)]
     if unranked:
         out.sentences.append("Not ranked: " + "; ".join(f"{name[id(r)]} {why}" for r, why in unranked) + ".")
+    unsettled = [r for r in pool if _unstable(r)] if pool else []
+    if unsettled:
+        out.sentences.append("Unstable, ranked with their intervals: " + "; ".join(
+            f"{name[id(r)]} ({r['speedup']:.2f}× serial, interval {_interval(r)[0]:.2f}–{_interval(r)[1]:.2f})"
+            for r in unsettled) + ".")
+    if timed:
+        out.headline += f" One-shot: {name[id(quickest)]}."
+    if holding:
+        out.headline += f" Least memory: {name[id(least)]}."
     return out
 
 
@@ -154,5 +190,5 @@ def markdown(records: Sequence[dict], heading: str = "##") -> list[str]:
     """The answer section as markdown lines."""
     lines = [f"{heading} The answer", ""]
     for a in answers(records):
-        lines += [f"**{a.title}.** " + " ".join(a.sentences), ""]
+        lines += [f"**{a.title}: {a.headline}** " + " ".join(a.sentences), ""]
     return lines

@@ -107,7 +107,7 @@ def _inline(text: str) -> str:
 
 
 def _answer_section(records: list[dict]) -> str:
-    items = [f"<li><strong>{escape(a.title)}.</strong> {_inline(' '.join(a.sentences))}</li>"
+    items = [f"<li><strong>{escape(a.title)}: {_inline(a.headline)}</strong> {_inline(' '.join(a.sentences))}</li>"
              for a in answer.answers(records)]
     return ("<section id=\"answer\"><h2>The answer</h2><p>Computed from the figures below: ranked by the "
             "speed-up over serial (paired, with its 95% interval); overlapping intervals tie.</p><ul>"

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .._system.outputs import atomic
 from . import answer, plots
+from ..phases import ONE_SHOT
 from ..kernels import label
 from ..plan import DEFAULT_DTYPE
 from ..sizes import describe
@@ -162,16 +163,15 @@ def markdown(doc: dict) -> str:
     for key in dict.fromkeys(group_key(r) for r in records):
         group = [r for r in records if group_key(r) == key]
         lines += [f"### {key[3]}, {size_of(group[0])}", "",
-                  "| strategy | start | workers | allocate | start | touch | fill | internode | collect | close | "
+                  "| strategy | start | workers | " + " | ".join(ONE_SHOT) + " | "
                   "warm (95% CI) | speed-up (95% CI) | efficiency | GB/s | ÷ 1-core fill | memory × | verified |",
-                  "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+                  "|---|---|--:|" + "--:|" * len(ONE_SHOT) + "--:|--:|--:|--:|--:|--:|---|"]
         for r in group:
             p = r["phases"]
             gbps = r["gbps"]
             lines.append(" | ".join([
                 f"| {r['strategy']}", how(r), workers_text(r),
-                *(f"{p.get(name, 0.0):.3f}" for name in ("allocate", "start", "touch", "fill", "internode", "collect",
-                                                          "close")),
+                *(f"{p.get(name, 0.0):.3f}" for name in ONE_SHOT),
                 pm(r["warm_seconds"], r.get("warm_ci")), speedup_text(r), _num(_efficiency(r, cores), ".0%"),
                 _num(gbps, ".2f"), _num(gbps / yardstick if gbps and yardstick else None, ".0%"),
                 _num(r["pss_multiple"], ".2f"),

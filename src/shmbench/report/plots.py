@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..kernels import label
+from ..phases import PHASES
 from ..sizes import describe
 
 #: Every strategy keeps its colour in every figure (the CLI's PNG and the HTML report alike).
@@ -16,7 +17,6 @@ _ORDER = ("serial", "threads", "mp_array", "shared_memory", "pickled", "book", "
           "ray", "mpi", "dask", "mpi_shm")
 _PALETTE = ("#4d4d4d", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
             "#bcbd22", "#7f7f7f", "#aec7e8", "#98df8a")
-PHASE_NAMES = ("allocate", "start", "prepare", "touch", "fill", "collect", "verify", "close")
 
 
 def colour(strategy: str) -> str:
@@ -108,7 +108,7 @@ def phases_figure(records: Sequence[dict]):
     for column, ((workload, rows, cols, dtype, workers), group) in enumerate(panels):
         ax = axes[0][column]
         left = [0.0] * len(group)
-        for index, name in enumerate(PHASE_NAMES):
+        for index, name in enumerate(PHASES):
             widths = [r["phases"].get(name, 0.0) for r in group]
             ax.barh(range(len(group)), widths, left=left, label=name, color=cmap[index % len(cmap)])
             left = [a + b for a, b in zip(left, widths)]
