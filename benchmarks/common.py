@@ -96,7 +96,7 @@ KERNEL = os.environ.get(WORKLOAD_ENV, "").strip()
 # parameter grid that changed with the installed version would shift every cell's index.
 # New strategies go at the end, for the same reason.
 STRATEGIES = ["serial", "threads", "mp_array", "shared_memory", "pickled", "book",
-              "memmap", "memmap_disk", "joblib", "ray", "mpi", "dask"]
+              "memmap", "memmap_disk", "joblib", "ray", "mpi", "dask", "mpi_shm"]
 #: ``bench_nodes``: the node counts, and the one size its cells fill.
 NODES = [1, 2]
 NODES_SIZE = os.environ.get("SHMBENCH_ASV_NODES_SIZE", "128MiB")

@@ -61,3 +61,29 @@ def test_one_worker_needs_one_core_and_keeps_every_round():
     serial, cell, yard = _rounds(rng, 12)
     full = capacity.full_rounds(serial, yard, workers=1)
     assert all(full) and capacity.short_fraction(full) == 0.0
+
+
+def test_the_comparisons_budget_goes_to_the_cells_after_one_that_stopped_early():
+    from shmbench.compare import Budget
+
+    budget = Budget(4.0, 90.0, cells=3)
+    assert budget.share() == 30.0
+    budget.spend(2.0)  # a cell clearly behind stopped after its first rounds
+    assert budget.share() == 44.0  # the two left share what it did not take
+    budget.spend(44.0)
+    budget.spend(50.0)
+    assert budget.share() == 4.0  # never under the floor
+    assert Budget(7.0).share() == 7.0  # --budget: so much a cell
+
+
+def test_a_cell_stops_early_only_when_its_interval_lies_below_the_leader():
+    from shmbench.compare import _behind
+    from shmbench.paired import Rounds
+
+    rng = np.random.default_rng(3)
+    serial, _, yard = _rounds(rng, 8, missing=0.0)
+    slow = Rounds(cell=[s / 0.3 for s in serial], serial=serial, yardstick=yard)  # pickled: 0.3x serial
+    near = Rounds(cell=[s / 1.88 for s in serial], serial=serial, yardstick=yard)
+    assert _behind(slow, 2, leader=1.85)
+    assert not _behind(near, 2, leader=1.85)  # a near tie gets its rounds
+    assert not _behind(Rounds(cell=slow.cell[:3], serial=serial[:3], yardstick=yard[:3]), 2, leader=1.85)

@@ -130,6 +130,10 @@ def test_a_missing_extra_is_named_in_list_and_refused_in_one_line(monkeypatch, c
     (["run", "--start-method", "thread"], ["thread", "fork", "spawn", "forkserver"]),
     (["run", "--repeat", "-1"], ["--repeat"]),
     (["demo", "--workers", "-3"], ["--workers"]),
+    # Every cell refused leaves none: said as such (it was a ZeroDivisionError traceback).
+    (["run", "--nodes", "3", "--workers", "2", "--strategy", "mpi"], ["no cell to run", "--nodes 3", "--workers"]),
+    (["run", "--peers", "--strategy", "dask", "--workload", "pid"], ["dask_peer", "random and rowsum only"]),
+    (["compare", "missing-a.json", "missing-b.json"], ["cannot read", "missing-a.json"]),
     (["bogus"], ["bogus", "run"]),
     ([], ["command"]),
 ])

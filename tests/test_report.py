@@ -137,3 +137,27 @@ def test_the_one_shot_figure_sums_exactly_its_phases_internode_included(strategy
     assert "internode" in ONE_SHOT and record["phases"]["internode"] > 0  # every row crossed a "node"
     assert answer.one_shot_seconds(record) == sum(record["phases"][name] for name in ONE_SHOT)
     assert answer.one_shot_seconds(record) == pytest.approx(record["total_seconds"] - record["phases"]["verify"])
+
+
+def test_two_runs_side_by_side_say_which_cells_moved_beyond_their_noise(tmp_path, capsys):
+    a = _document(GROUP)
+    moved = [dict(r) for r in GROUP]
+    for r in moved:
+        if r["strategy"] == "mp_array":  # 20% slower, intervals apart
+            r.update(speedup=1.55, speedup_ci=[1.52, 1.58], steady_seconds=0.3 / 1.55)
+        if r["strategy"] == "memmap":  # within its noise
+            r.update(speedup=1.81, speedup_ci=[1.79, 1.83])
+    b = _document([r for r in moved if r["strategy"] != "book"])
+    paths = []
+    for name, doc in (("a.json", a), ("b.json", b)):
+        (tmp_path / name).write_text(json.dumps(doc))
+        paths.append(str(tmp_path / name))
+    from shmbench.report.side_by_side import rows
+
+    verdicts = {row.a["strategy"] if row.a else row.b["strategy"]: row.verdict for row in rows(a["results"],
+                                                                                              b["results"])}
+    assert verdicts["mp_array"] == "slower" and verdicts["memmap"] == "same" and verdicts["book"] == "only in A"
+    assert main(["compare", *paths]) == 0
+    out = capsys.readouterr().out
+    assert "1 cell(s) moved beyond their noise" in out
+    assert "A: A tie:" in out and "B: A tie:" in out

@@ -33,9 +33,9 @@ from .strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, Work
 #: The 1 GiB reference case; the default comparison of every strategy takes about 5½ minutes on a 2-core machine.
 DEFAULT_SIZE = "4096x32768"
 DEFAULT_REPEAT = 8
-#: Without --budget, a comparison may spend this long on extra rounds, shared among its cells,
-#: but never less than MIN_BUDGET per cell: a few cells get the rounds a noisy machine needs (a
-#: core lost for a pass now and then), the README's whole grid still ends in minutes.
+#: Without --budget, a comparison may spend this long on extra rounds, shared among its cells as
+#: they come (at least MIN_BUDGET each): a cell clearly behind its group's leader stops early and
+#: leaves its share to the cells after it, so the rounds go where they decide the answer.
 TOTAL_BUDGET, MIN_BUDGET = 90.0, 4.0
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 
@@ -168,14 +168,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     cases = compare.grid(names, workers, args.size or [DEFAULT_SIZE], args.workload or ["random"],
                          args.start_method or [DEFAULT_START_METHOD], args.dtype or [DEFAULT_DTYPE], args.nodes or [1])
     # Everything that can be refused is refused here, before a byte is allocated or a worker started.
+    if not cases:  # only --nodes can leave none: each node needs a worker of its own
+        raise ValueError(f"no cell to run: --nodes {min(args.nodes)} needs at least as many workers, and --workers "
+                         f"gives at most {max(workers)}")
     compare.check_cases(cases, args.block_rows, args.force)
-    if args.budget is None:
-        args.budget = round(max(MIN_BUDGET, TOTAL_BUDGET / len(cases)), 1)
     _check_outputs((args.json, "--json"), (args.csv, "--csv"), (args.plot, "--plot"))
     machine = sysinfo.machine()
     opened, results = _open_journal(args, cases, machine)
     err = _err_console()
     quiet_stdout = args.json == "-" or args.csv == "-"
+    # Without --budget the comparison's extra rounds share one total, spent where they decide.
+    budget = (compare.Budget(MIN_BUDGET, TOTAL_BUDGET, len(cases) - len(results)) if args.budget is None
+              else compare.Budget(args.budget))
     err.print(f"each finished cell is saved as it lands in {opened.path}"
               + (f" ({len(results)} of {len(cases)} cells already there)" if args.resume else ""), soft_wrap=True)
     before = noise.check()
@@ -198,7 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                  + "; ".join(result.problems)), soft_wrap=True)
 
         try:
-            compare.run_grid(cases, args.seed, args.repeat, args.budget, args.block_rows, args.force,
+            compare.run_grid(cases, args.seed, args.repeat, budget, args.block_rows, args.force,
                              on_result=on_result, on_round=on_round, skip=set(results), fail_fast=args.fail_fast,
                              digest=args.digest)
         except (KeyboardInterrupt, Exception) as error:  # what was measured is written all the same
@@ -348,6 +352,42 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- compare -------------------------------------------------------------------------------------
+
+def _figure(r: dict | None) -> str:
+    if r is None:
+        return "—"
+    if r.get("speedup") is not None and r.get("speedup_ci"):
+        low, high = r["speedup_ci"]
+        return f"{r['speedup']:.2f}× [{low:.2f}–{high:.2f}]"
+    if r.get("warm_seconds") is not None:
+        return f"{r['warm_seconds']:.3f} s"
+    return r.get("error") or "—"
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .report.side_by_side import answers as both_answers, rows
+
+    a, b = (report.read_json(path)["results"] for path in (args.a, args.b))
+    out = _console()
+    table = Table(title=f"A = {args.a}   B = {args.b}   (speed-up over each run's own serial, 95% interval)")
+    for column, justify in (("cell", "left"), ("A", "right"), ("B", "right"), ("B warm ÷ A warm", "right"),
+                            ("changed?", "left")):
+        table.add_column(column, justify=justify)
+    changed = 0
+    for row in rows(a, b):
+        verdict = row.verdict
+        changed += verdict in ("slower", "faster")
+        style = {"slower": "red", "faster": "green"}.get(verdict, "")
+        table.add_row(row.cell, _figure(row.a), _figure(row.b), f"{row.ratio:.2f}" if row.ratio else "—",
+                      f"[{style}]{verdict}[/{style}]" if style else verdict)
+    out.print(table)
+    out.print(f"{changed} cell(s) moved beyond their noise (intervals apart); the others did not.")
+    for title, first, second in both_answers(a, b):
+        out.print(escape(f"{title}:\n  A: {first}\n  B: {second}"), soft_wrap=not out.is_terminal)
+    return 0
+
+
 # ---- publish -------------------------------------------------------------------------------------
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -449,8 +489,9 @@ def parser() -> argparse.ArgumentParser:
                           f"yardstick's (default {DEFAULT_REPEAT}; 0: the cold pass alone)")
     run.add_argument("--budget", type=_seconds, metavar="SECONDS",
                      help=f"after --repeat, more rounds until every figure is within ±3%%, for at most "
-                          f"this long per cell (default {TOTAL_BUDGET:g} s shared among the cells, at least "
-                          f"{MIN_BUDGET:g} s each)")
+                          f"this long per cell (default: {TOTAL_BUDGET:g} s for the whole comparison, shared "
+                          f"among the cells as they come, at least {MIN_BUDGET:g} s each; a cell clearly "
+                          f"behind its group's leader stops early)")
     run.add_argument("--block-rows", type=_count, help="rows per block (default: about 8 MiB blocks)")
     run.add_argument("--json", metavar="PATH", help="write results as JSON ('-' for stdout)")
     run.add_argument("--csv", metavar="PATH", help="write results as CSV ('-' for stdout)")
@@ -488,6 +529,11 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("-o", "--output", help="write the markdown here instead of stdout")
     rep.add_argument("--html", metavar="PATH", help="write one self-contained HTML page instead")
     rep.set_defaults(handler=cmd_report)
+
+    cmp = sub.add_parser("compare", help="two runs side by side: each cell's figures, what moved beyond its noise")
+    cmp.add_argument("a", help="a JSON file written by shmbench run --json (A)")
+    cmp.add_argument("b", help="another one (B), compared with A")
+    cmp.set_defaults(handler=cmd_compare)
 
     pub = sub.add_parser("publish", help="asv publish, with every script and style served from the tree")
     pub.add_argument("--config", default="asv.conf.json", help="the asv configuration (default asv.conf.json)")

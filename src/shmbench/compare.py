@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 import traceback
 from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import ExitStack
@@ -23,7 +24,7 @@ from .sizes import parse_size
 from .result import RunResult
 from .runner import Driver, output_digest, processes, result_of
 from .stats import Estimate, median_ci, paired_ratios
-from .strategies import REGISTRY, create, get
+from .strategies import PEER_REGISTRY as _PEERS, REGISTRY, create, get
 from .strategies.base import crossing
 
 #: A figure whose interval is wider than ±5% of its median is not stable.
@@ -95,16 +96,42 @@ def check_cases(cases: Iterable[Case], block_rows: int | None = None, force: boo
         instance.check_fits(force)  # the strategy's own checks too (a disk's free space)
 
 
-def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: float = 10.0,
+class Budget:
+    """Seconds of extra rounds (after ``repeat``) for a whole comparison, spent where they decide the
+    answer: each cell may take an even share of what is left, at least ``floor``; a cell clearly
+    behind its group's leader stops as soon as that is certain, leaving its share to the cells
+    after it. ``total=None`` gives every cell ``floor`` (``--budget``)."""
+
+    def __init__(self, floor: float, total: float | None = None, cells: int = 1) -> None:
+        self.floor, self.left, self.cells = floor, total, max(1, cells)
+
+    def share(self) -> float:
+        if self.left is None:
+            return self.floor
+        return max(self.floor, self.left / self.cells)
+
+    def spend(self, seconds: float) -> None:
+        self.cells = max(1, self.cells - 1)
+        if self.left is not None:
+            self.left = max(0.0, self.left - seconds)
+
+
+def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: float | Budget = 10.0,
              block_rows: int | None = None, force: bool = False,
              on_result: Callable[[Case, RunResult], None] | None = None,
              on_round: Callable[[Case, int], None] | None = None, *, skip: Collection[Case] = (),
              fail_fast: bool = False, digest: bool = False) -> list[RunResult]:
     """Measure every cell but those in ``skip``: at least ``repeat`` paired rounds, more until its
-    figures settle or ``budget`` seconds have gone. Cells of one size and workload share serial's
-    live fill. A cell that fails (a worker dies, a runtime does not start) gives a failed result
-    and the next cell runs, unless ``fail_fast``; ``on_result`` hears of each result as it lands."""
+    figures settle or its ``budget`` (seconds a cell, or a ``Budget`` shared by the comparison) has
+    gone, or its speed-up lies clearly below the best one of its group so far. Cells of one size and
+    workload share serial's live fill. A cell that fails (a worker dies, a runtime does not start)
+    gives a failed result and the next cell runs, unless ``fail_fast``; ``on_result`` hears of each
+    result as it lands."""
     results = []
+    budget = budget if isinstance(budget, Budget) else Budget(budget)
+    # The lower end of the best speed-up interval measured so far, by group and worker count:
+    # serial's 1.00 to begin with, as serial is exactly that.
+    leaders: dict[tuple, float] = {}
 
     def done(case: Case, result: RunResult) -> None:
         results.append(result)
@@ -130,18 +157,34 @@ def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: floa
                 continue
             for case in todo:
                 tick = (lambda n, case=case: on_round(case, n)) if on_round else None
+                where = (rows, cols, workload, dtype, case.workers)
+                began, seconds = time.monotonic(), budget.share()
+                behind = (lambda rounds, where=where, case=case: _behind(rounds, case.workers, leaders.get(where, 1.0)))
                 try:
-                    if case.strategy == "serial":
-                        result = _measure(serial, None, case, repeat, budget, serial_samples, serial_problems, tick,
+                    if case.strategy == "serial":  # the reference: every cell carries serial's passes of its own
+                        result = _measure(serial, None, case, repeat, 0.0, serial_samples, serial_problems, tick,
                                           digest)
                     else:
-                        result = _run_cell(case, plan, serial, repeat, budget, tick, digest)
+                        result = _run_cell(case, plan, serial, repeat, seconds, tick, digest, behind)
                 except Exception as error:
                     if fail_fast:
                         raise
                     result = failed(case, plan, one_line(error), error)
+                budget.spend(time.monotonic() - began)
+                fast = speedup(result, None) if result.verified and not result.error else None
+                if fast is not None and fast.has_interval and result.strategy not in _PEERS:
+                    leaders[where] = max(leaders.get(where, 1.0), fast.low)
                 done(case, result)
     return results
+
+
+def _behind(rounds, workers: int, leader: float) -> bool:
+    """Whether a cell's speed-up interval lies wholly below the leader's lower end: more rounds
+    cannot bring it into contention, so it has the precision it needs."""
+    if not rounds.serial:
+        return False
+    estimate = capacity.speedup(rounds.serial, rounds.cell, rounds.yardstick, workers)[0]
+    return estimate.has_interval and estimate.high < leader
 
 
 def _reference(plan: Plan, workload: str, samples: list) -> Driver:
@@ -181,7 +224,8 @@ def case_of(result: RunResult) -> Case:
                 result.dtype, result.nodes)
 
 
-def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float, tick, digest: bool) -> RunResult:
+def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float, tick, digest: bool,
+              behind=None) -> RunResult:
     samples: list = []
     instance = create(case.strategy, plan, case.workers, case.workload, case.start_method, case.nodes)
 
@@ -195,15 +239,15 @@ def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float
     with driver:
         driver.open()
         problems = driver.first_pass()
-        return _measure(driver, serial, case, repeat, budget, samples, problems, tick, digest)
+        return _measure(driver, serial, case, repeat, budget, samples, problems, tick, digest, behind)
 
 
 def _measure(driver: Driver, serial: Driver | None, case: Case, repeat: int, budget: float, samples: list,
-             problems: list[str], tick, digest: bool) -> RunResult:
+             problems: list[str], tick, digest: bool, behind=None) -> RunResult:
     pids = list(driver.strategy.worker_ids)
     yardstick = Yardstick(driver.strategy.plan.nbytes, case.workers, case.workload)
     try:
-        rounds = interleave(driver, serial, yardstick, repeat, budget, on_round=tick) if repeat else None
+        rounds = interleave(driver, serial, yardstick, repeat, budget, on_round=tick, decided=behind) if repeat else None
     finally:
         yardstick.close()
     sha = output_digest(driver.strategy) if digest else None
@@ -213,7 +257,7 @@ def _measure(driver: Driver, serial: Driver | None, case: Case, repeat: int, bud
                  "yardstick_kind": yardstick.kind,
                  "yardstick_bytes": yardstick_bytes(driver.strategy.plan.nbytes)}
     return result_of(driver, pids, problems or rounds.problems, rounds.cell, samples, reference=reference,
-                     settled=rounds.settled, digest=sha)
+                     settled=rounds.settled, behind=rounds.decided, digest=sha)
 
 
 def steady_seconds(result: RunResult) -> float | None:

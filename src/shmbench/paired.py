@@ -97,6 +97,8 @@ class Rounds:
     serial: list[float] = field(default_factory=list)  # empty when the cell is serial itself
     yardstick: list[float] = field(default_factory=list)
     settled: bool = False
+    #: Stopped before settling because its speed-up lies clearly below its group's leader.
+    decided: bool = False
     problems: list[str] = field(default_factory=list)
 
     def figures_settle(self, target: float, workers: int = 1) -> bool:
@@ -114,9 +116,11 @@ class Rounds:
 
 
 def interleave(cell: Driver, serial: Driver | None, yardstick: Yardstick, min_rounds: int, budget: float,
-               target: float = TARGET, on_round: Callable[[int], None] | None = None) -> Rounds:
+               target: float = TARGET, on_round: Callable[[int], None] | None = None,
+               decided: Callable[[Rounds], bool] | None = None) -> Rounds:
     """Warm passes of ``cell`` paired with ``serial``'s and the yardstick's, at least ``min_rounds``,
-    then more until every figure settles within ``target`` or ``budget`` seconds have gone.
+    then more until every figure settles within ``target``, ``budget`` seconds have gone, or
+    ``decided(rounds)`` says more rounds cannot change the answer (a cell clearly behind).
 
     The order alternates (cell, serial, yardstick; then yardstick, serial, cell) so a machine
     that speeds up or slows down during a round favours neither side. The cell's last pass is
@@ -132,6 +136,9 @@ def interleave(cell: Driver, serial: Driver | None, yardstick: Yardstick, min_ro
         n = len(rounds.cell)
         if n >= min_rounds and (rounds.figures_settle(target, yardstick.threads)
                                 or time.monotonic() - began >= budget):
+            break
+        if n >= min_rounds and decided is not None and decided(rounds):
+            rounds.decided = True
             break
         order = list(passes) if n % 2 == 0 else list(reversed(passes))
         for name in order:

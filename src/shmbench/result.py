@@ -52,6 +52,9 @@ class RunResult:
     reference: dict | None = None
     #: Whether every figure's interval closed within the target before the time budget ran out.
     settled: bool | None = None
+    #: Whether its rounds stopped early, its speed-up's interval lying wholly below the best one
+    #: of its group so far: more rounds could not have brought it into contention.
+    behind: bool | None = None
     #: Why the cell failed (a worker died, a runtime did not start): one line; None when it ran.
     error: str | None = None
     #: The matrix's element type (records before it existed are float64).

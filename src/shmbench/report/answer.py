@@ -173,6 +173,7 @@ def answer(group: Sequence[dict], serial: dict | None = None) -> Answer:
         out.headline += f" One-shot: {name[id(quickest)]}."
     if holding:
         out.headline += f" Least memory: {name[id(least)]}."
+    out.headline = out.headline.strip()
     return out
 
 
