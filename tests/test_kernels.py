@@ -139,3 +139,19 @@ def test_cli_compares_a_kernel_of_a_dtype_with_digests(capsys):
     assert all(r["verified"] and r["dtype"] == "float32" for r in records)
     assert len({r["digest"] for r in records}) == 1
     assert {r["verified_by"] for r in records} == {"serial's output, bit for bit"}
+
+
+def test_a_kernel_not_deterministic_and_without_check_is_never_called_verified(tmp_path, capsys):
+    unchecked = str(Path(__file__).with_name("kernels_unchecked.py")) + ":restless"
+    result = run("shared_memory", unchecked)
+    assert not result.verified
+    assert "not deterministic and no check(): nothing to compare" in result.problems
+    assert result.verified_by.startswith("nothing:")
+    from shmbench.cli import main
+
+    out = tmp_path / "r.json"
+    assert main(["run", "--strategy", "serial", "--strategy", "shared_memory", "--workers", "2", "--size", "40x24",
+                 "--workload", unchecked, "--repeat", "6", "--budget", "0", "--json", str(out)]) == 1
+    records = json.loads(out.read_text())["results"]
+    assert not any(r["verified"] for r in records)  # serial too: there is nothing to compare it with
+    assert "none is ranked" in capsys.readouterr().out

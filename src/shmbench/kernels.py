@@ -164,11 +164,16 @@ class Reference:
     digest: str
     input_digest: str
     deterministic: bool
+    #: The kernel's module has a ``check``.
+    checked: bool = False
 
     @property
     def judged_by(self) -> str:
-        return ("serial's output, bit for bit" if self.deterministic else
-                "check() alone: the kernel is not deterministic (two serial runs differed)")
+        if self.deterministic:
+            return "serial's output, bit for bit"
+        if self.checked:
+            return "check() alone: the kernel is not deterministic (two serial runs differed)"
+        return "nothing: the kernel is not deterministic (two serial runs differed) and has no check()"
 
 
 @lru_cache(maxsize=8)
@@ -185,7 +190,7 @@ def reference(plan: Plan, spec: str) -> Reference:
         input_digest = input_digest or digest(source)  # as prepared: the kernel may not change it
         out = fill_rows(storage, plan, range(plan.rows), spec, 0)
         digests.append(digest(out.astype(sums_dtype(plan.dtype)) if kernel.read_only else storage[:plan.rows]))
-    return Reference(digests[0], input_digest, digests[0] == digests[1])
+    return Reference(digests[0], input_digest, digests[0] == digests[1], kernel.check is not None)
 
 
 def verify(output: np.ndarray | None, source: np.ndarray, plan: Plan, spec: str) -> list[str]:
@@ -196,6 +201,8 @@ def verify(output: np.ndarray | None, source: np.ndarray, plan: Plan, spec: str)
         return [f"expected {plan.rows} values, one per row, got {None if output is None else output.shape}"]
     if digest(source) != ref.input_digest:
         problems.append("the input matrix changed: the kernel wrote where it may only read")
+    if not ref.deterministic and kernel.check is None:  # verified means something was compared and matched
+        problems.append("not deterministic and no check(): nothing to compare")
     if ref.deterministic and digest(output) != ref.digest:
         problems.append("the output differs from serial's (sha256): a block written outside its worker's rows, "
                         "or not written whole")

@@ -20,7 +20,8 @@ from .base import Strategy, Traits
 
 class DaskStrategy(Strategy):
     name = "dask"
-    summary = "dask.distributed LocalCluster, W processes of one thread: private blocks sent back to the parent"
+    summary = ("dask.distributed LocalCluster of W one-thread processes (Dask's threads are the threads case), "
+               "direct_to_workers: private blocks sent straight to the parent")
     traits = Traits(launcher="dask", shares_memory=False,
                     nodes="every worker is a node for data (nothing shared, even on one host); --nodes only labels them")
     runtime = DaskWorkers
