@@ -155,3 +155,23 @@ def test_a_kernel_not_deterministic_and_without_check_is_never_called_verified(t
     records = json.loads(out.read_text())["results"]
     assert not any(r["verified"] for r in records)  # serial too: there is nothing to compare it with
     assert "none is ranked" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("strategy", ["shared_memory", "mp_array", "pickled"])
+def test_a_kernel_failure_reads_like_the_kernels_own_error(capsys, strategy):
+    # One line naming the kernel, its exception and message, the worker and the block's rows; the
+    # kernel's own frames once, and none of shmbench's on stderr; the record keeps the whole traceback.
+    code = main(["run", "--strategy", strategy, "--workers", "2", "--workload", spec("raises"), "--size", "40x24",
+                 "--block-rows", "3", "--repeat", "0", "--json", "-"])
+    assert code == 1
+    captured = capsys.readouterr()
+    record = [r for r in json.loads(captured.out)["results"] if r["strategy"] == strategy][0]
+    assert record["error"].startswith("a worker failed during fill: kernel raises raised ValueError: no such luck "
+                                      "(worker "), record["error"]
+    assert "rows " in record["error"] and "Traceback" in "\n".join(record["problems"])
+    lines = captured.err.strip().splitlines()
+    failure = [line for line in lines if "cell failed" in line]
+    assert len(failure) == 1 and record["error"] in failure[0]
+    assert any('kernels.py", line' in line and "in raises" in line for line in lines)
+    assert 'raise ValueError("no such luck")' in captured.err
+    assert "shmbench/" not in captured.err and "Traceback" not in captured.err

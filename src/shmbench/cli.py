@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import compare, journal, report
+from . import compare, journal, kernels, report
 from ._system import memory, noise, sysinfo
 from ._system.outputs import atomic, check_writable
 from .gate import FACTOR as GATE_FACTOR
@@ -198,8 +198,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             results[case] = result
             progress.advance(task)
             if result.error:
+                # One line; a kernel's own frames after it (the record keeps the whole traceback).
                 err.print(escape(f"shmbench: cell failed, the comparison goes on: {case.strategy} ×{case.workers}: "
-                                 + "; ".join(result.problems)), soft_wrap=True)
+                                 + result.error), soft_wrap=True)
+                if kernels.is_kernel(case.workload):
+                    for frame in kernels.own_frames("\n".join(result.problems), case.workload):
+                        err.print(escape(f"  {frame}"), soft_wrap=True, highlight=False)
 
         try:
             compare.run_grid(cases, args.seed, args.repeat, budget, args.block_rows, args.force,

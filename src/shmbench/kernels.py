@@ -25,6 +25,7 @@ import importlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -151,6 +152,27 @@ def call(spec: str, view: np.ndarray, rows: range, seed: np.random.SeedSequence,
         raise KernelError(f"read-only kernel {kernel.spec.rpartition(':')[2]} returned shape {values.shape} for "
                           f"{len(rows)} rows (rows {rows.start}-{rows.stop - 1}); it must return one value per row")
     return values
+
+
+_FRAME = re.compile(r'\s*File "(?P<path>.+)", line \d+, in ')
+
+
+def own_frames(text: str, spec: str) -> list[str]:
+    """The frames of the kernel's own file in a traceback's ``text`` (each with its line of code),
+    once each: what a user reads of a failure in their kernel, without shmbench's frames."""
+    try:
+        path = os.path.realpath(inspect.getsourcefile(load(spec).function) or "")
+    except (KernelError, TypeError):
+        return []
+    lines, frames = text.splitlines(), []
+    for index, line in enumerate(lines):
+        found = _FRAME.match(line)
+        if found and os.path.realpath(found["path"]) == path:
+            code = lines[index + 1].strip() if index + 1 < len(lines) and not _FRAME.match(lines[index + 1]) else ""
+            frame = line.strip() + (f"\n    {code}" if code else "")
+            if frame not in frames:
+                frames.append(frame)
+    return frames
 
 
 def digest(array: np.ndarray) -> str:

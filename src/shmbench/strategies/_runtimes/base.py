@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import re
 import select
 import signal
 import subprocess
@@ -66,7 +67,13 @@ def died(slot: int | None, pid: int | None, during: str, where: str = "", how: s
 
 
 def failed(during: str, detail: str) -> WorkerError:
-    return WorkerError(f"a worker failed during {during}:\n{detail}")
+    """A worker's exception: its own last line (the exception and its message) on the first line,
+    which is what a table or a one-line report shows, and the worker's whole traceback after it."""
+    lines = [line.strip() for line in detail.strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else "no detail"
+    # A kernel's failure already says which kernel, exception, worker and rows: not who wrapped it.
+    last = re.sub(r"^shmbench\.kernels\.KernelError: ", "", last)
+    return WorkerError(f"a worker failed during {during}: {last}\n{detail}")
 
 
 def process_alive(pid: int) -> bool:
