@@ -69,3 +69,12 @@ def negative(out, rows, rng, input):
 
 def check(matrix):
     return not (np.asarray(matrix) == -1).any()
+
+
+def raises_in_workers(out, rows, rng, input):
+    """Fine in the parent (serial's reference), refused in a worker process: a worker's failure."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None and rows.start > 0:
+        raise ValueError("not in a worker")
+    out.fill(0)

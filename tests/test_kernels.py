@@ -157,21 +157,25 @@ def test_a_kernel_not_deterministic_and_without_check_is_never_called_verified(t
     assert "none is ranked" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("kernel, where, says", [
+    # In serial's reference first, in the parent: every cell of the group fails the same way.
+    ("raises", "serial's reference fill failed: ", 'raise ValueError("no such luck")'),
+    ("raises_in_workers", "a worker failed during fill: ", 'raise ValueError("not in a worker")')])
 @pytest.mark.parametrize("strategy", ["shared_memory", "mp_array", "pickled"])
-def test_a_kernel_failure_reads_like_the_kernels_own_error(capsys, strategy):
+def test_a_kernel_failure_reads_like_the_kernels_own_error(capsys, strategy, kernel, where, says):
     # One line naming the kernel, its exception and message, the worker and the block's rows; the
     # kernel's own frames once, and none of shmbench's on stderr; the record keeps the whole traceback.
-    code = main(["run", "--strategy", strategy, "--workers", "2", "--workload", spec("raises"), "--size", "40x24",
-                 "--block-rows", "3", "--repeat", "0", "--json", "-"])
+    code = main(["run", "--strategy", "serial", "--strategy", strategy, "--workers", "2", "--workload", spec(kernel),
+                 "--size", "40x24", "--block-rows", "3", "--repeat", "0", "--json", "-"])
     assert code == 1
     captured = capsys.readouterr()
     record = [r for r in json.loads(captured.out)["results"] if r["strategy"] == strategy][0]
-    assert record["error"].startswith("a worker failed during fill: kernel raises raised ValueError: no such luck "
-                                      "(worker "), record["error"]
-    assert "rows " in record["error"] and "Traceback" in "\n".join(record["problems"])
+    message = says.split("(")[1].strip('")')
+    assert record["error"].startswith(f"{where}kernel {kernel} raised ValueError: {message} (worker "), record["error"]
+    assert ", rows " in record["error"] and "Traceback" in "\n".join(record["problems"])
     lines = captured.err.strip().splitlines()
-    failure = [line for line in lines if "cell failed" in line]
+    failure = [line for line in lines if "cell failed" in line and strategy in line]
     assert len(failure) == 1 and record["error"] in failure[0]
-    assert any('kernels.py", line' in line and "in raises" in line for line in lines)
-    assert 'raise ValueError("no such luck")' in captured.err
+    assert sum('kernels.py", line' in line and f"in {kernel}" in line for line in lines) == 1  # once
+    assert says in captured.err
     assert "shmbench/" not in captured.err and "Traceback" not in captured.err

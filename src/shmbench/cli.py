@@ -193,6 +193,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.update(task, description=f"{case.strategy}{where} ×{case.workers} "
                                               f"{describe(case.rows, case.cols, case.dtype)} {case.workload}: round {n}")
 
+        shown: set[str] = set()
+
         def on_result(case: compare.Case, result: RunResult) -> None:
             opened.add(result)
             results[case] = result
@@ -203,7 +205,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                                  + result.error), soft_wrap=True)
                 if kernels.is_kernel(case.workload):
                     for frame in kernels.own_frames("\n".join(result.problems), case.workload):
-                        err.print(escape(f"  {frame}"), soft_wrap=True, highlight=False)
+                        if frame not in shown:  # once for the run: every cell of a group may fail alike
+                            shown.add(frame)
+                            err.print(escape(f"  {frame}"), soft_wrap=True, highlight=False)
 
         try:
             compare.run_grid(cases, args.seed, args.repeat, budget, args.block_rows, args.force,
