@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .stats import Estimate, median_ci, paired_ratios
+from .stats import MIN_SAMPLES, Estimate, median_ci, paired_ratios
 
 #: A round reading below this fraction of the full level lacked a core (one lost of two halves it).
 SHORT = 0.8
@@ -52,4 +52,9 @@ def speedup(serial: Sequence[float], cell: Sequence[float], yardstick: Sequence[
     """Serial's time over the cell's, pair by pair, in the rounds that had every core; and the
     share of rounds that did not."""
     full = full_rounds(serial, yardstick, workers)
-    return median_ci(kept(paired_ratios(serial, cell), full)), short_fraction(full)
+    ratios = paired_ratios(serial, cell)
+    if sum(full) < MIN_SAMPLES <= len(ratios):
+        # Too few rounds read as whole to give an interval (a runtime's own work after its pass,
+        # Ray's freeing, can slow the yardstick beside it too): every round, and a wider interval.
+        return median_ci(ratios), short_fraction(full)
+    return median_ci(kept(ratios, full)), short_fraction(full)

@@ -30,13 +30,17 @@ from .work import DEFAULT_VALUE, WORKLOADS, check_workload
 from .strategies._runtimes.mpi import HOSTS_ENV
 from .strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
 
-#: The 1 GiB reference case; the default comparison of every strategy takes about 5½ minutes on a 2-core machine.
-DEFAULT_SIZE = "4096x32768"
-DEFAULT_REPEAT = 8
+#: 256 MiB: the whole default comparison (25 cells) settles in about two minutes on a 2-core VM,
+#: where at 1 GiB (``--size 1GiB``, the reference case of the README's tables) its cells got
+#: 8 rounds each in 4½ minutes and most did not settle.
+DEFAULT_SIZE = "1024x32768"
+#: Ten rounds at least: the first number of rounds whose 95% interval of a median drops the
+#: extremes (with 6 to 9 it is their whole range, and one slow pass widens it).
+DEFAULT_REPEAT = 10
 #: Without --budget, a comparison may spend this long on extra rounds, shared among its cells as
 #: they come (at least MIN_BUDGET each): a cell clearly behind its group's leader stops early and
 #: leaves its share to the cells after it, so the rounds go where they decide the answer.
-TOTAL_BUDGET, MIN_BUDGET = 90.0, 4.0
+TOTAL_BUDGET, MIN_BUDGET = 120.0, 4.0
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 
 

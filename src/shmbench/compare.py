@@ -179,12 +179,13 @@ def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: floa
 
 
 def _behind(rounds, workers: int, leader: float) -> bool:
-    """Whether a cell's speed-up interval lies wholly below the leader's lower end: more rounds
-    cannot bring it into contention, so it has the precision it needs."""
+    """Whether a cell's speed-up interval lies clearly below the leader's lower end (by more than
+    a stable figure's spread: the test is repeated round after round, and a near tie must get its
+    rounds): more rounds cannot bring it into contention, so it has the precision it needs."""
     if not rounds.serial:
         return False
     estimate = capacity.speedup(rounds.serial, rounds.cell, rounds.yardstick, workers)[0]
-    return estimate.has_interval and estimate.high < leader
+    return estimate.has_interval and estimate.high < leader * (1 - STABLE_SPREAD)
 
 
 def _reference(plan: Plan, workload: str, samples: list) -> Driver:

@@ -56,7 +56,7 @@ def speedup_text(r: dict, fmt: str = ".2f") -> str:
     text = pm(r.get("speedup"), r.get("speedup_ci"), fmt)
     if r.get("disturbed"):
         return f"{text} (disturbed)"
-    if r.get("stable") is False and r.get("speedup_ci") and r.get("strategy") != "serial":
+    if r.get("stable") is False and r.get("speedup") is not None and r.get("strategy") != "serial":
         return f"{text} (unstable)"
     return text
 
