@@ -39,7 +39,8 @@ def test_every_node_count_gives_serials_matrix_and_counts_what_crossed(strategy,
     # Dask's workers share nothing: every row is sent to the parent, whatever the node count.
     rows = ROWS if strategy == "dask" else _off_the_parents_node(nodes)
     assert result.internode_bytes == rows * COLS * 8
-    assert result.internode_bytes_how.startswith("measured" if REGISTRY[strategy].traits.launcher == "mpiexec" and nodes > 1 else "computed")
+    by_mpi = REGISTRY[strategy].traits.launcher == "mpiexec"
+    assert result.internode_bytes_how.startswith("measured" if by_mpi and nodes > 1 else "computed")
     labels = {m["role"].split("(node ")[-1].rstrip(")") for m in result.memory if m["role"].startswith("worker")}
     assert labels == ({str(n) for n in range(nodes)} if nodes > 1 else {m["role"] for m in result.memory
                                                                         if m["role"].startswith("worker")})
@@ -66,7 +67,8 @@ def test_a_worker_killed_on_the_second_node_is_named(strategy):
             time.sleep(0.01)
         # mpiexec ends the other ranks at once; under load they may all be gone before the parent's
         # watch wakes, and then the lowest is named (mpiexec's own report is no better).
-        named = r"worker \d \(pid \d+\)" if REGISTRY[strategy].traits.launcher == "mpiexec" else f"worker 3 \\(pid {victim}\\)"
+        by_mpi = REGISTRY[strategy].traits.launcher == "mpiexec"
+        named = r"worker \d \(pid \d+\)" if by_mpi else f"worker 3 \\(pid {victim}\\)"
         with pytest.raises(WorkerDiedError, match=named):
             s.prepare()
             s.fill()

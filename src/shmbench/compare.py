@@ -248,7 +248,8 @@ def _measure(driver: Driver, serial: Driver | None, case: Case, repeat: int, bud
     pids = list(driver.strategy.worker_ids)
     yardstick = Yardstick(driver.strategy.plan.nbytes, case.workers, case.workload)
     try:
-        rounds = interleave(driver, serial, yardstick, repeat, budget, on_round=tick, decided=behind) if repeat else None
+        rounds = (interleave(driver, serial, yardstick, repeat, budget, on_round=tick, decided=behind)
+                  if repeat else None)
     finally:
         yardstick.close()
     sha = output_digest(driver.strategy) if digest else None

@@ -52,8 +52,8 @@ def _key(r: dict) -> tuple:
 def _name(r: dict) -> str:
     how = f" {r['start_method']}" if r.get("start_method") else ""
     nodes = f" on {r['nodes']} nodes" if (r.get("nodes") or 1) > 1 else ""
-    return (f"{r['strategy']}{how} ×{r['workers']}{nodes}, {describe(r['rows'], r['cols'], r.get('dtype') or 'float64')} "
-            f"{label(r['workload'])}")
+    size = describe(r["rows"], r["cols"], r.get("dtype") or "float64")
+    return f"{r['strategy']}{how} ×{r['workers']}{nodes}, {size} {label(r['workload'])}"
 
 
 def rows(a: Sequence[dict], b: Sequence[dict]) -> list[Row]:
@@ -67,4 +67,5 @@ def answers(a: Sequence[dict], b: Sequence[dict]) -> list[tuple[str, str, str]]:
     """(group, A's headline, B's headline) for every group of either run."""
     found_a = {x.title: x.headline for x in answer.answers(a)}
     found_b = {x.title: x.headline for x in answer.answers(b)}
-    return [(title, found_a.get(title, "—"), found_b.get(title, "—")) for title in dict.fromkeys([*found_a, *found_b])]
+    titles = dict.fromkeys([*found_a, *found_b])
+    return [(title, found_a.get(title, "—"), found_b.get(title, "—")) for title in titles]

@@ -2,10 +2,11 @@
 
 What most PyData users try first for arrays larger than one machine. Its workers share no memory,
 even on one host, so each is a node of its own for data: it fills private blocks of its share,
-which travel pickled over Dask's comms to the parent, which copies them into its matrix, all in
+which travel over Dask's comms to the parent, which copies them into its matrix, all in
 ``internode`` (``collect`` has nothing left to do). The client talks to the workers directly
-(``direct_to_workers=True``, Dask's way for a client outside the cluster), and an input is scattered
-once per pass, each worker getting the rows it reads. ``--nodes`` is taken for uniformity with the other engines: it only labels the workers.
+(``direct_to_workers=True``, Dask's way for a client outside the cluster), and an input is
+scattered once per pass, each worker getting the rows it reads. ``--nodes`` is taken for
+uniformity with the other engines: it only labels the workers.
 """
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ import importlib
 import shutil
 import signal
 import tempfile
+from contextlib import ExitStack
 from typing import ClassVar
 
 import numpy as np
@@ -43,8 +44,9 @@ class PeerStrategy(Strategy):
         if workload not in WORKLOADS:
             raise ValueError(f"{self.name} runs {' and '.join(WORKLOADS)} only, not {workload!r}")
         super().__init__(plan, workers, workload, start_method, nodes)
-        self._peer = self._janitor = self._scratch = None
+        self._peer = None
         self._started: list[psutil.Process] = []
+        self._owned = ExitStack()  # what start made, undone in reverse at close
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -61,21 +63,23 @@ class PeerStrategy(Strategy):
         self.storage = np.empty(self.plan.storage_shape, self.plan.dtype)
 
     def start(self) -> None:
-        self._scratch = tempfile.mkdtemp(prefix="shmbench-peer-", dir="/tmp")  # short: Ray's sockets live there
-        self._janitor = Janitor()
-        self._janitor.watch(paths=[self._scratch])
+        janitor = Janitor()
+        self._owned.callback(janitor.close)  # dismissed last: it stands by until the rest is undone
+        scratch = tempfile.mkdtemp(prefix="shmbench-peer-", dir="/tmp")  # short: Ray's sockets live there
+        self._owned.callback(shutil.rmtree, scratch, ignore_errors=True)
+        janitor.watch(paths=[scratch])
         handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
         before = _descendants()
         try:
-            with self._janitor.marking():
-                self._peer = importlib.import_module(self.module).Peer(self.plan, self.workers, self._scratch)
+            with janitor.marking():
+                self._peer = importlib.import_module(self.module).Peer(self.plan, self.workers, scratch)
                 self._peer.start()
         finally:
             for signum, handler in handlers.items():  # Ray's driver installs its own
                 if handler is not None:
                     signal.signal(signum, handler)
             self._started = [p for pid, p in _descendants().items() if pid not in before]
-            self._janitor.watch([p.pid for p in self._started])
+            janitor.watch([p.pid for p in self._started])
         mine = getattr(self._peer, "matrix", None)  # joblib's memmap is the parent's matrix
         if mine is not None:
             mine[...] = self.storage
@@ -122,12 +126,7 @@ class PeerStrategy(Strategy):
                 end([p.pid for p in started if not any(h in " ".join(_cmdline(p)) for h in _HELPERS)], peer.close)
         finally:
             self.storage = None
-            scratch, self._scratch = self._scratch, None
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
-            janitor, self._janitor = self._janitor, None
-            if janitor is not None:
-                janitor.close()
+            self._owned.close()
 
 
 def _cmdline(process: psutil.Process) -> list[str]:

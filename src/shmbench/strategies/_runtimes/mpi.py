@@ -113,8 +113,8 @@ class MpiRanks(Runtime):
         # Rank 0 removes its node's segments should the parent die; the janitor every node's.
         self._janitor = Janitor()
         self._janitor.watch(paths=sorted(self._segments))
-        self.settings = {"wait": "ranks on this host block on a socket of their own between commands; "
-                                 f"a rank done early sleeps in an Ibarrier tested every <= {WAIT_CAP_SECONDS * 1e3:g} ms",
+        self.settings = {"wait": "ranks on this host block on a socket of their own between commands; a rank "
+                                 f"done early sleeps in an Ibarrier tested every <= {WAIT_CAP_SECONDS * 1e3:g} ms",
                          "launch": f"mpiexec -n {len(self.shares)}" + "".join(f" {o}" for o in self._placement()),
                          "versions": _versions()}
         return self.ids
