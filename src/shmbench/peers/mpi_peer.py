@@ -87,7 +87,7 @@ def serve(address: str, spec: str) -> int:
     from mpi4py import MPI
 
     from ..strategies._runtimes.base import become_worker
-    from ..strategies._runtimes.mpi import quiet_barrier
+    from ..strategies._runtimes.mpi import next_command
 
     become_worker()
     comm, plan = MPI.COMM_WORLD, Plan(**json.loads(spec))
@@ -101,14 +101,7 @@ def serve(address: str, spec: str) -> int:
     else:
         comm.gather(os.getpid(), root=0)
     while True:
-        command = None
-        if conn is not None:
-            try:
-                command = conn.recv()
-            except (EOFError, OSError):
-                pass  # the parent is gone
-        quiet_barrier(comm)
-        command = comm.bcast(command, root=0)
+        command = next_command(comm, conn)
         if command is None:
             break
         if command[0] == "prepare":

@@ -26,7 +26,7 @@ import psutil
 from .._system.pages import minor_faults
 from ..plan import Plan
 from ._runtimes.base import become_worker
-from ._runtimes.mpi import quiet_barrier
+from ._runtimes.mpi import next_command, quiet_barrier
 from ._runtimes.seat import Seat, collected
 
 _TAG = 7  # the rows of another node, on their way to the parent's
@@ -127,15 +127,7 @@ def main(argv: list[str]) -> int:
         if world.rank == 0:
             conn.send(("done", started))
         while True:
-            command = None
-            if conn is not None:
-                try:
-                    command = conn.recv()
-                except (EOFError, OSError):
-                    pass  # the parent is gone: every rank stops
-            if not everywhere:
-                quiet_barrier(world)  # ranks on other hosts sleep until rank 0 has the next command
-            command = world.bcast(command, root=0)
+            command = next_command(world, conn, quietly=not everywhere)
             if command is None:
                 break
             try:

@@ -56,6 +56,21 @@ def quiet_barrier(comm) -> None:
         pause = min(2 * pause, WAIT_CAP_SECONDS)
 
 
+def next_command(comm, line, quietly: bool = True):
+    """The parent's next command, on every rank of ``comm``: read from ``line`` by the ranks that
+    have one (rank 0 always), passed on by rank 0's ``bcast``; None once the parent is done or gone.
+    ``quietly``: the ranks without a line sleep until rank 0 has it (MPICH's bcast would spin)."""
+    command = None
+    if line is not None:
+        try:
+            command = line.recv()
+        except (EOFError, OSError):
+            pass  # the parent is gone: every rank stops
+    if quietly:
+        quiet_barrier(comm)
+    return comm.bcast(command, root=0)
+
+
 def _versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
