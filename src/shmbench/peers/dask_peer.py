@@ -29,10 +29,13 @@ class Peer:
         self.plan, self.shares, self.scratch = plan, plan.share_rows(workers), scratch
 
     def start(self) -> None:
+        import dask
         from distributed import Client, LocalCluster
 
-        self.cluster = LocalCluster(n_workers=len(self.shares), threads_per_worker=1, processes=True,
-                                    dashboard_address=None, local_directory=self.scratch)
+        # Housekeeping only: Dask's files (a lock beside the workers' space) go to the scratch folder.
+        with dask.config.set({"temporary-directory": self.scratch} if self.scratch else {}):
+            self.cluster = LocalCluster(n_workers=len(self.shares), threads_per_worker=1, processes=True,
+                                        dashboard_address=None, local_directory=self.scratch)
         self.client = Client(self.cluster, direct_to_workers=True)
 
     def run(self, workload: str, matrix: np.ndarray) -> np.ndarray | None:
