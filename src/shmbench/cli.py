@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import compare, journal, kernels, report
-from ._system import memory, noise, sysinfo
+from ._system import interrupts, memory, noise, sysinfo
 from ._system.outputs import atomic, check_writable
 from .gate import FACTOR as GATE_FACTOR
 from .journal import Journal
@@ -193,6 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         task = progress.add_task("starting", total=len(cases) - len(results))
 
         def on_round(case: compare.Case, n: int) -> None:
+            interrupts.check()
             where = f" {case.start_method}" if case.start_method else ""
             progress.update(task, description=f"{case.strategy}{where} ×{case.workers} "
                                               f"{describe(case.rows, case.cols, case.dtype)} {case.workload}: round {n}")
@@ -200,8 +201,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         shown: set[str] = set()
 
         def on_result(case: compare.Case, result: RunResult) -> None:
-            opened.add(result)
+            # In the results before the journal: a record in the journal is in the outputs too,
+            # whenever an interrupt lands.
             results[case] = result
+            opened.add(result)
             progress.advance(task)
             if result.error:
                 # One line; a kernel's own frames after it (the record keeps the whole traceback).
@@ -217,6 +220,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             compare.run_grid(cases, args.seed, args.repeat, budget, args.block_rows, args.force,
                              on_result=on_result, on_round=on_round, skip=set(results), fail_fast=args.fail_fast,
                              digest=args.digest)
+            interrupts.check()  # one dropped on its way (raised in a __del__) stops the run all the same
         except (KeyboardInterrupt, Exception) as error:  # what was measured is written all the same
             stop = error
     after = None if stop else noise.check()
@@ -564,22 +568,6 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a batch scheduler, ``kill``): handled as an interrupt, reported with exit 143."""
-
-
-_terminated = False
-
-
-def _terminate(signum, frame):
-    # Turn SIGTERM into an exception, so every finally block stops workers and frees segments;
-    # a second one while they do must not cut the clean-up short.
-    global _terminated
-    _terminated = True
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise Terminated
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     err = _err_console()
     try:
@@ -587,9 +575,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         err.print(escape(f"shmbench: error: {error}"), soft_wrap=True)
         return EXIT_USAGE
-    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return args.handler(args)
+        with interrupts.handled():
+            return args.handler(args)
     except (PreflightError, ValueError) as error:
         err.print(escape(f"shmbench: error: {error}"), soft_wrap=True)
         return EXIT_USAGE
@@ -601,12 +589,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     except KeyboardInterrupt as stop:
-        terminated = isinstance(stop, Terminated) or _terminated  # a library may raise its own interrupt
+        # A library may raise an interrupt of its own for our SIGTERM.
+        terminated = isinstance(stop, interrupts.Terminated) or interrupts.received() == signal.SIGTERM
         err.print(f"shmbench: interrupted by {'SIGTERM' if terminated else 'SIGINT'}; workers stopped and shared "
                   "memory released")
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
