@@ -201,6 +201,34 @@ def test_cli_interrupted_stops_workers_and_releases_memory(strategy, signum, cod
     assert _left_behind([w.pid for w in workers]) == []
 
 
+def _ray_processes() -> list[psutil.Process]:
+    """Processes of a Ray session of ours (their command lines name its folder)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if "shmbench-ray-" in " ".join(process.info["cmdline"] or []):
+            found.append(process)
+    return found
+
+
+@pytest.mark.slow  # a whole CLI run per case
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_cli_interrupted_while_ray_starts_exits_so_and_leaves_no_ray_process(signum, code, cli):
+    # ray.init makes SIGTERM sys.exit(15) first thing: it ended the run with exit 15, no line said
+    # so, and an interrupt in its middle left a driver half made that died of SIGSEGV at exit.
+    proc = cli("run", "--strategy", "ray", "--workers", "2", "--size", "64MiB", "--repeat", "6")
+    deadline = time.monotonic() + 60
+    while not any("gcs_server" in " ".join(p.cmdline()) for p in _ray_processes()):  # ray.init under way
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "interrupted" in err and "Traceback" not in err, err
+    left = {p.pid: " ".join(p.cmdline()[:3]) for p in _ray_processes() if _left_behind([p.pid])}
+    assert left == {}
+    assert not glob.glob(os.path.join(tempfile.gettempdir(), "shmbench-ray-*"))
+
+
 def test_preflight_refuses_a_pickled_run_that_cannot_fit_before_allocating():
     available = psutil.virtual_memory().available
     rows = int(0.6 * available) // (32768 * 8)  # one copy fits, pickled's two do not

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -62,9 +63,12 @@ class Janitor:
             else:
                 os.environ[MARK_ENV] = before
 
-    def close(self) -> None:
+    def close(self, clean: bool = False) -> None:
+        """Dismiss the janitor; with ``clean`` (a runtime whose start was cut short knows not all it
+        started), it first does what it would do had the parent died."""
         try:
-            self._proc.stdin.write(b"done\n")
+            if not clean:
+                self._proc.stdin.write(b"done\n")
             self._proc.stdin.close()
         except OSError:
             pass
@@ -84,7 +88,7 @@ def _clean(processes: list[psutil.Process], marks: set[str], paths: list[str]) -
             except psutil.Error:
                 pass
         found.update(p for p in psutil.process_iter() if _marked(p, marks) or _holds(p, folders))
-        found.discard(psutil.Process())
+        found = {p for p in found if _running(p)} - {psutil.Process()}
         if not found:
             break
         for process in found:
@@ -92,7 +96,11 @@ def _clean(processes: list[psutil.Process], marks: set[str], paths: list[str]) -
                 process.kill()
             except psutil.Error:
                 pass
-        psutil.wait_procs(list(found), timeout=5)
+        # Until each is gone or a zombie: a zombie is its parent's to reap (ours, who may be
+        # waiting for us), and psutil.wait_procs waited out its whole timeout on one.
+        deadline = time.monotonic() + 5
+        while any(_running(p) for p in found) and time.monotonic() < deadline:
+            time.sleep(0.02)
     for path in paths:
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)
@@ -123,6 +131,13 @@ def main() -> None:
         paths += told["paths"]
         marks |= {told["mark"]} if told.get("mark") else set()
     _clean(processes, marks, paths)  # the input closed without "done": the parent is gone
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _marked(process: psutil.Process, marks: set[str]) -> bool:

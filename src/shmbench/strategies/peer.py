@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import shutil
-import signal
 import tempfile
 from contextlib import ExitStack
 from typing import ClassVar
@@ -18,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 import psutil
 
-from .._system import preflight
+from .._system import interrupts, preflight
 from .._system.janitor import Janitor
 from ..peers import PEERS, WORKLOADS
 from ..work import reads_only
@@ -68,16 +67,12 @@ class PeerStrategy(Strategy):
         scratch = tempfile.mkdtemp(prefix="shmbench-peer-", dir="/tmp")  # short: Ray's sockets live there
         self._owned.callback(shutil.rmtree, scratch, ignore_errors=True)
         janitor.watch(paths=[scratch])
-        handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
         before = _descendants()
         try:
-            with janitor.marking():
+            with janitor.marking(), interrupts.kept():  # Ray's driver installs handlers of its own
                 self._peer = importlib.import_module(self.module).Peer(self.plan, self.workers, scratch)
                 self._peer.start()
         finally:
-            for signum, handler in handlers.items():  # Ray's driver installs its own
-                if handler is not None:
-                    signal.signal(signum, handler)
             self._started = [p for pid, p in _descendants().items() if pid not in before]
             janitor.watch([p.pid for p in self._started])
         mine = getattr(self._peer, "matrix", None)  # joblib's memmap is the parent's matrix
