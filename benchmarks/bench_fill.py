@@ -6,8 +6,8 @@ strategies next to their serial baseline. The phases are driven by ``shmbench.Dr
 """
 from __future__ import annotations
 
-from .common import (DTYPES, DTYPES_ENV, KERNEL, METHODS, SIZES, STRATEGIES, WORKERS, WORKLOAD_ENV, WORKLOADS, Driver,
-                     HeavyBenchmark, first_sample_done, live, runnable, verify_first_sample)
+from .common import (DTYPES, DTYPES_ENV, KERNEL, METHODS, PHASE_TIMEOUT, SIZES, STRATEGIES, WORKERS, WORKLOAD_ENV,
+                     WORKLOADS, Driver, HeavyBenchmark, first_sample_done, live, runnable, verify_first_sample)
 
 READ_ONLY = {"rowsum"}  # fixed here: older commits define no such set
 
@@ -26,7 +26,7 @@ class Fill(HeavyBenchmark):
         self.driver = None  # asv calls teardown even after setup skipped the cell
         runnable(strategy, size, workers, workload)  # skips only; allocates nothing
         self.key = ("fill", strategy, size, workers, workload)
-        self.driver = live(self.key, lambda: Driver(runnable(strategy, size, workers, workload)))
+        self.driver = live(self.key, lambda: Driver(runnable(strategy, size, workers, workload), timeout=PHASE_TIMEOUT))
         if workload not in READ_ONLY or not first_sample_done(self.key):  # an input only read stays as it is
             self.driver.strategy.prepare()
 
@@ -51,7 +51,7 @@ class Cold(HeavyBenchmark):
     repeat = (1, 1, 20.0)
 
     def setup(self, strategy, size, workers, start_method):
-        self.driver = Driver(runnable(strategy, size, workers, "random", start_method))
+        self.driver = Driver(runnable(strategy, size, workers, "random", start_method), timeout=PHASE_TIMEOUT)
 
     def time_cold(self, strategy, size, workers, start_method):
         self.driver.one_shot()
@@ -72,7 +72,8 @@ class Dtypes(HeavyBenchmark):
             raise NotImplementedError(f"float64 is Fill's; set {DTYPES_ENV} to time other dtypes")
         runnable(strategy, size, workers, "random", dtype=dtype)
         self.key = ("dtype", strategy, size, workers, dtype)
-        self.driver = live(self.key, lambda: Driver(runnable(strategy, size, workers, "random", dtype=dtype)))
+        self.driver = live(self.key, lambda: Driver(runnable(strategy, size, workers, "random", dtype=dtype),
+                                                    timeout=PHASE_TIMEOUT))
         self.driver.strategy.prepare()
 
     def time_fill(self, strategy, size, workers, dtype):
@@ -98,7 +99,8 @@ class Kernel(HeavyBenchmark):
             raise NotImplementedError(f"set {WORKLOAD_ENV}=module:function to time a kernel of yours")
         runnable(strategy, size, workers, KERNEL, dtype=dtype)
         self.key = ("kernel", strategy, size, workers, dtype)
-        self.driver = live(self.key, lambda: Driver(runnable(strategy, size, workers, KERNEL, dtype=dtype)))
+        self.driver = live(self.key, lambda: Driver(runnable(strategy, size, workers, KERNEL, dtype=dtype),
+                                                    timeout=PHASE_TIMEOUT))
         self.driver.strategy.prepare()
 
     def time_fill(self, strategy, size, workers, dtype):

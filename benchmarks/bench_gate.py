@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 
-from .common import Driver, live, runnable
+from .common import PHASE_TIMEOUT, TIMEOUT, Driver, live, runnable
 
 #: The gate's one size (``SHMBENCH_GATE_SIZE`` changes it): large enough that a pass is tens of
 #: milliseconds, small enough that two commits' cells run in a few minutes.
@@ -53,7 +53,7 @@ class Gate:
     repeat = (10, 20, 8.0)  # per round; the gate runs two rounds of processes per commit
     rounds = 1
     warmup_time = 0.0
-    timeout = 600
+    timeout = TIMEOUT
     timer = _CLOCK
 
     def setup(self, strategy, size, workers, workload):
@@ -66,7 +66,7 @@ class Gate:
         if workers == 1:
             pin_to_one_cpu()
         self.driver = live(("gate", strategy, size, workers, workload),
-                           lambda: Driver(runnable(strategy, size, workers, workload)))
+                           lambda: Driver(runnable(strategy, size, workers, workload), timeout=PHASE_TIMEOUT))
         key = (workers, workload)
         if key not in _YARDSTICKS:
             _YARDSTICKS[key] = Yardstick(self.driver.strategy.plan.nbytes, workers, workload)

@@ -7,7 +7,8 @@ before ``--nodes`` (their one-node cells are ``bench_fill.Fill``'s).
 """
 from __future__ import annotations
 
-from .common import NODES, NODES_SIZE, STRATEGIES, WORKERS, Driver, HeavyBenchmark, live, runnable, verify_first_sample
+from .common import (NODES, NODES_SIZE, PHASE_TIMEOUT, STRATEGIES, WORKERS, Driver, HeavyBenchmark, live, runnable,
+                     verify_first_sample)
 
 
 class Nodes(HeavyBenchmark):
@@ -22,7 +23,8 @@ class Nodes(HeavyBenchmark):
         if nodes > workers:
             raise NotImplementedError(f"{nodes} nodes need at least {nodes} workers")
         self.key = ("nodes", strategy, size, workers, nodes)
-        self.driver = live(self.key, lambda: Driver(runnable(strategy, size, workers, nodes=nodes)))
+        self.driver = live(self.key, lambda: Driver(runnable(strategy, size, workers, nodes=nodes),
+                                                    timeout=PHASE_TIMEOUT))
         self.driver.strategy.prepare()
 
     def time_fill(self, strategy, size, workers, nodes):

@@ -9,7 +9,7 @@ import itertools
 
 from shmbench import run
 
-from .common import SIZES, STRATEGIES, WORKERS, runnable
+from .common import PHASE_TIMEOUT, SIZES, STRATEGIES, WORKERS, runnable
 
 _WARM_REPEATS = 2
 
@@ -38,7 +38,7 @@ class Phases:
                 continue
             try:  # a failing cell fails only itself: its benchmarks raise in setup, the others run
                 result = run(strategy, cell.plan.rows, cell.plan.cols, workers=workers,
-                             start_method=cell.start_method, repeat=_WARM_REPEATS)
+                             start_method=cell.start_method, repeat=_WARM_REPEATS, timeout=PHASE_TIMEOUT)
             except Exception as error:
                 cells[_key(*key)] = RuntimeError(f"{key} failed: {error}")
                 continue

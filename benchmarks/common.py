@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable
 
 from shmbench import DEFAULT_START_METHOD, START_METHODS, Plan, PreflightError, create
+from shmbench._system.deadline import FIRST_LIMIT
 from shmbench.sizes import parse_size
 from shmbench.strategies import get
 
@@ -52,6 +53,11 @@ except ImportError:  # a commit older than the phase driver: the same phases, dr
                 self.close()
 
 #: Comma-separated sizes (ROWSxCOLS or bytes such as 25GiB) replacing the default grid.
+#: asv's limit on a benchmark (past it asv kills the cell's process), and the one each phase of a
+#: driver keeps inside it: under asv's, so that a hung cell fails naming the workers still busy.
+TIMEOUT = FIRST_LIMIT
+PHASE_TIMEOUT = TIMEOUT / 4
+
 SIZES_ENV = "SHMBENCH_ASV_SIZES"
 DEFAULT_SIZES = "8MiB,128MiB,1GiB"
 
@@ -234,4 +240,4 @@ class HeavyBenchmark:
     repeat = (2, 2, 20.0)  # two samples a cell: the full grid is for studies; the gate has its own
     rounds = 1
     warmup_time = 0.0
-    timeout = 600
+    timeout = TIMEOUT

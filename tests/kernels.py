@@ -78,3 +78,19 @@ def raises_in_workers(out, rows, rng, input):
     if multiprocessing.parent_process() is not None and rows.start > 0:
         raise ValueError("not in a worker")
     out.fill(0)
+
+
+def hangs_in_workers(out, rows, rng, input):
+    """Fine in the parent (serial's reference), never returns in a worker process."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None and rows.start > 0:
+        while True:
+            time.sleep(1)
+    out.fill(0)
+
+
+def hangs(out, rows, rng, input):
+    """Never returns, wherever it runs: serial's reference hangs first."""
+    while True:
+        time.sleep(1)

@@ -129,6 +129,11 @@ def test_a_missing_extra_is_named_in_list_and_refused_in_one_line(monkeypatch, c
     (["run", "--workload", "zeros"], ["zeros", "pid", "random"]),
     (["run", "--start-method", "thread"], ["thread", "fork", "spawn", "forkserver"]),
     (["run", "--repeat", "-1"], ["--repeat"]),
+    (["run", "--timeout", "0"], ["--timeout", "above 0"]),
+    (["run", "--timeout", "-3"], ["--timeout", "above 0"]),
+    (["run", "--timeout", "soon"], ["--timeout", "number of seconds"]),
+    (["run", "--timeout", "inf"], ["--timeout", "finite"]),
+    (["run", "--budget", "nan"], ["--budget", "at least 0"]),
     (["demo", "--workers", "-3"], ["--workers"]),
     # Every cell refused leaves none: said as such (it was a ZeroDivisionError traceback).
     (["run", "--nodes", "3", "--workers", "2", "--strategy", "mpi"], ["no cell to run", "--nodes 3", "--workers"]),

@@ -179,3 +179,42 @@ def test_a_kernel_failure_reads_like_the_kernels_own_error(capsys, strategy, ker
     assert sum('kernels.py", line' in line and f"in {kernel}" in line for line in lines) == 1  # once
     assert says in captured.err
     assert "shmbench/" not in captured.err and "Traceback" not in captured.err
+
+
+# ---- a time limit on every phase -------------------------------------------------------------------
+
+@pytest.mark.parametrize("strategy, who", [("shared_memory", "worker"), ("pickled", "worker"), ("threads", "thread")])
+def test_a_kernel_that_never_returns_is_stopped_at_the_time_limit_naming_who_was_on_which_block(strategy, who):
+    with pytest.raises(shmbench.TimeLimit) as raised:
+        shmbench.run(strategy, 40, 24, workers=2, workload=spec("hangs_in_workers" if who == "worker" else "hangs"),
+                     block_rows=3, timeout=2)
+    message = str(raised.value)
+    assert message.startswith(f"{strategy}'s fill ran past its time limit of 2 s; still busy: {who} 0 ("), message
+    assert f"{who} 1 (" in message and " on block 7 of its blocks 7-13" in message
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("inf"), "10"])
+def test_a_time_limit_that_is_not_one_is_refused_before_anything_runs(timeout):
+    with pytest.raises(ValueError, match="timeout must be a finite number of seconds above 0"):
+        shmbench.run("shared_memory", 40, 24, workers=2, timeout=timeout)
+
+
+@pytest.mark.slow  # waits out a time limit per cell
+@pytest.mark.parametrize("kernel, says", [
+    ("hangs_in_workers", "fill ran past its time limit of 3 s; still busy: worker "),
+    # In serial's reference first, in the parent: every cell of its group fails so, and the run ends.
+    ("hangs", "serial's reference fill failed: serial's fill ran past its time limit of 3 s")])
+def test_cli_timeout_fails_the_cell_and_the_comparison_goes_on(cli, tmp_path, kernel, says):
+    out = tmp_path / "out.json"
+    proc = cli("run", "--strategy", "serial", "--strategy", "mp_array", "--strategy", "shared_memory",
+               "--workers", "2", "--workload", spec(kernel), "--size", "40x24", "--block-rows", "3",
+               "--repeat", "0", "--timeout", "3", "--json", str(out))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    records = {r["strategy"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(records) == {"serial", "mp_array", "shared_memory"}
+    for name in ("mp_array", "shared_memory"):
+        assert says in records[name]["error"], records[name]["error"]
+        assert f"cell failed, the comparison goes on: {name} ×2: " in err
+    assert records["serial"]["verified"] == (kernel == "hangs_in_workers")

@@ -7,10 +7,11 @@ from .phases import PHASES
 from .result import RunResult
 from .runner import Driver, run
 from .strategies import Strategy, Traits, create, strategies
+from ._system.deadline import TimeLimit
 from .strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
 from .work import WORKLOADS
 
 __version__ = "0.1.0"
 
 __all__ = ["DEFAULT_START_METHOD", "PHASES", "Plan", "PreflightError", "RunResult", "START_METHODS", "Strategy", "Traits", "WORKLOADS", "Driver",
-           "WorkerDiedError", "WorkerError", "create", "run", "strategies", "__version__"]
+           "TimeLimit", "WorkerDiedError", "WorkerError", "create", "run", "strategies", "__version__"]

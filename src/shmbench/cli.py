@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import compare, journal, kernels, report
-from ._system import interrupts, memory, noise, sysinfo
+from ._system import deadline, interrupts, memory, noise, sysinfo
 from ._system.outputs import atomic, check_writable
 from .gate import FACTOR as GATE_FACTOR
 from .journal import Journal
@@ -100,6 +100,16 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+    return value
+
+
+def _limit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be above 0 and finite, got {text}")
     return value
 
 
@@ -219,7 +229,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             compare.run_grid(cases, args.seed, args.repeat, budget, args.block_rows, args.force,
                              on_result=on_result, on_round=on_round, skip=set(results), fail_fast=args.fail_fast,
-                             digest=args.digest)
+                             digest=args.digest, timeout=args.timeout)
             interrupts.check()  # one dropped on its way (raised in a __del__) stops the run all the same
         except (KeyboardInterrupt, Exception) as error:  # what was measured is written all the same
             stop = error
@@ -508,6 +518,11 @@ def parser() -> argparse.ArgumentParser:
                           f"this long per cell (default: {TOTAL_BUDGET:g} s for the whole comparison, shared "
                           f"among the cells as they come, at least {MIN_BUDGET:g} s each; a cell clearly "
                           f"behind its group's leader stops early)")
+    run.add_argument("--timeout", type=_limit, metavar="SECONDS",
+                     help=f"the limit on each phase of each pass (serial's included): a cell past it fails, "
+                          f"naming the workers still busy, and the comparison goes on (default: "
+                          f"{deadline.LIMIT_FACTOR:g}x serial's slowest phase, at least {deadline.LIMIT_FLOOR:g} s; "
+                          f"{deadline.FIRST_LIMIT:g} s for serial's first pass)")
     run.add_argument("--block-rows", type=_count, help="rows per block (default: about 8 MiB blocks)")
     run.add_argument("--json", metavar="PATH", help="write results as JSON ('-' for stdout)")
     run.add_argument("--csv", metavar="PATH", help="write results as CSV ('-' for stdout)")
@@ -581,7 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PreflightError, ValueError) as error:
         err.print(escape(f"shmbench: error: {error}"), soft_wrap=True)
         return EXIT_USAGE
-    except (WorkerError, WorkerDiedError, PublishError) as error:
+    except (WorkerError, WorkerDiedError, PublishError, deadline.TimeLimit) as error:
         err.print(escape(f"shmbench: run failed: {error}"), soft_wrap=True)
         return EXIT_FAILED
     except BrokenPipeError:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from . import capacity, kernels
 from ._system import memory, preflight
+from ._system.deadline import FIRST_LIMIT, phase_limit
 from ._system.pages import unforked_array
 from .paired import Yardstick, interleave, yardstick_bytes
 from .plan import DEFAULT_DTYPE, Plan
@@ -120,13 +121,13 @@ def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: floa
              block_rows: int | None = None, force: bool = False,
              on_result: Callable[[Case, RunResult], None] | None = None,
              on_round: Callable[[Case, int], None] | None = None, *, skip: Collection[Case] = (),
-             fail_fast: bool = False, digest: bool = False) -> list[RunResult]:
+             fail_fast: bool = False, digest: bool = False, timeout: float | None = None) -> list[RunResult]:
     """Measure every cell but those in ``skip``: at least ``repeat`` paired rounds, more until its
     figures settle or its ``budget`` (seconds a cell, or a ``Budget`` shared by the comparison) has
     gone, or its speed-up lies clearly below the best one of its group so far. Cells of one size and
-    workload share serial's live fill. A cell that fails (a worker dies, a runtime does not start)
-    gives a failed result and the next cell runs, unless ``fail_fast``; ``on_result`` hears of each
-    result as it lands."""
+    workload share serial's live fill. A cell that fails (a worker dies, a runtime does not start,
+    a phase passes its time limit: ``timeout`` seconds, or ``phase_limit``) gives a failed result
+    and the next cell runs, unless ``fail_fast``; ``on_result`` hears of each result as it lands."""
     results = []
     budget = budget if isinstance(budget, Budget) else Budget(budget)
     # The lower end of the best speed-up interval measured so far, by group and worker count:
@@ -147,8 +148,9 @@ def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: floa
         serial_samples: list = []
         with ExitStack() as stack:
             try:
-                serial = stack.enter_context(_reference(plan, workload, serial_samples))
+                serial = stack.enter_context(_reference(plan, workload, serial_samples, timeout or FIRST_LIMIT))
                 serial_problems = serial.first_pass()
+                serial.timeout = timeout or phase_limit(serial.phases)
             except Exception as error:
                 if fail_fast:
                     raise
@@ -165,7 +167,8 @@ def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: floa
                         result = _measure(serial, None, case, repeat, 0.0, serial_samples, serial_problems, tick,
                                           digest)
                     else:
-                        result = _run_cell(case, plan, serial, repeat, seconds, tick, digest, behind)
+                        result = _run_cell(case, plan, serial, repeat, seconds, tick, digest, behind,
+                                           serial.timeout)
                 except Exception as error:
                     if fail_fast:
                         raise
@@ -188,11 +191,12 @@ def _behind(rounds, workers: int, leader: float) -> bool:
     return estimate.has_interval and estimate.high < leader * (1 - STABLE_SPREAD)
 
 
-def _reference(plan: Plan, workload: str, samples: list) -> Driver:
+def _reference(plan: Plan, workload: str, samples: list, timeout: float) -> Driver:
     """Serial's fill of ``plan``, opened: the reference every cell of the group is paired with."""
     reference = create("serial", plan, 1, workload)
     reference.allocator = unforked_array  # fork-started cells must not inherit it
-    driver = Driver(reference, after_phase=lambda _: samples.append(memory.snapshot(processes(reference))))
+    driver = Driver(reference, after_phase=lambda _: samples.append(memory.snapshot(processes(reference))),
+                    timeout=timeout)
     try:
         driver.open()
     except BaseException:
@@ -226,7 +230,7 @@ def case_of(result: RunResult) -> Case:
 
 
 def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float, tick, digest: bool,
-              behind=None) -> RunResult:
+              behind=None, timeout: float | None = None) -> RunResult:
     samples: list = []
     instance = create(case.strategy, plan, case.workers, case.workload, case.start_method, case.nodes)
 
@@ -236,7 +240,7 @@ def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float
         samples.append([replace(m, rss=m.rss - held, pss=m.pss - held, uss=m.uss - held) if m.role == "parent"
                         else m for m in memory.snapshot(processes(instance))])
 
-    driver = Driver(instance, after_phase=sample)
+    driver = Driver(instance, after_phase=sample, timeout=timeout)
     with driver:
         driver.open()
         problems = driver.first_pass()

@@ -33,6 +33,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ._system.deadline import TimeLimit
 from .plan import Plan
 
 
@@ -142,6 +143,8 @@ def call(spec: str, view: np.ndarray, rows: range, seed: np.random.SeedSequence,
         view.flags.writeable = False
     try:
         values = kernel.function(view, rows, rng, given)
+    except TimeLimit:
+        raise  # the parent's limit, raised in the kernel it ran: not the kernel's error
     except Exception as error:
         raise KernelError(f"kernel {kernel.spec.rpartition(':')[2]} raised {type(error).__name__}: {error} "
                           f"(worker {worker_id}, rows {rows.start}-{rows.stop - 1})") from error

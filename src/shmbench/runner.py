@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from . import kernels
-from ._system import memory
+from ._system import deadline, memory
 from ._system.pages import minor_faults
 from .plan import Plan
 from .phases import PHASES, WARM, total
@@ -56,8 +56,10 @@ class Driver:
     """
 
     def __init__(self, strategy: Strategy, prefault: bool | None = None,
-                 after_phase: Callable[[str], None] | None = None) -> None:
+                 after_phase: Callable[[str], None] | None = None, timeout: float | None = None) -> None:
         self.strategy = strategy
+        #: Seconds each phase may take (``deadline.TimeLimit`` past them); None: no limit.
+        self.timeout = timeout
         self.prefault = strategy.prefault_pays() if prefault is None else bool(prefault)
         self.phases = dict.fromkeys(PHASES, 0.0)
         self.faults: dict[str, dict[str, int]] = {}
@@ -69,7 +71,11 @@ class Driver:
         before = minor_faults()
         start = time.perf_counter()
         try:
-            yield
+            with deadline.limit(self.timeout, f"{self.strategy.name}'s {name}"):
+                yield
+        except deadline.TimeLimit as error:
+            busy = self.strategy.busy()
+            raise deadline.TimeLimit(f"{error}" + (f"; still busy: {', '.join(busy)}" if busy else "")) from None
         finally:
             timings[name] += time.perf_counter() - start
         if faults is not None:
@@ -151,7 +157,8 @@ class Driver:
 def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str | Callable = "random", seed: int = 0,
         start_method: str | None = None, block_rows: int | None = None, digest: bool = False,
         repeat: int = 0, memory_usage: bool = True, force: bool = False,
-        prefault: bool | None = None, dtype: str = "float64", nodes: int = 1) -> RunResult:
+        prefault: bool | None = None, dtype: str = "float64", nodes: int = 1,
+        timeout: float | None = deadline.FIRST_LIMIT) -> RunResult:
     """Fill a ``rows`` x ``cols`` matrix of ``dtype`` (float64, float32, int64, int32, uint8,
     complex128) with ``strategy`` and verify it.
 
@@ -164,13 +171,17 @@ def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str | C
     ``repeat`` more passes follow the first with the same workers (warm timings). With
     ``memory_usage`` the PSS of the parent and every worker is read after the fill and the
     collect, outside the timed phases. ``prefault`` maps the pages before the first fill (the
-    ``touch`` phase); ``None`` does it where it pays (``Strategy.prefault_pays``).
+    ``touch`` phase); ``None`` does it where it pays (``Strategy.prefault_pays``). Each phase may
+    take ``timeout`` seconds (None: no limit), past which ``deadline.TimeLimit`` is raised, naming
+    the workers still busy, and the workers are stopped; it is kept from the main thread only.
     Raises ``ValueError`` on bad input, and ``PreflightError`` (a ``ValueError``) when the run
     cannot fit in memory unless ``force``, both before allocating anything.
     """
     plan = Plan(rows, cols, seed, block_rows, dtype)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
         raise ValueError(f"repeat must be a non-negative integer, got {repeat!r}")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
+        raise ValueError(f"timeout must be a finite number of seconds above 0, or None, got {timeout!r}")
     instance = create(strategy, plan, workers, workload, start_method, nodes)
     instance.check_fits(force)
     samples: list[list[memory.ProcessMemory]] = []
@@ -183,7 +194,7 @@ def run(strategy: str, rows: int, cols: int, workers: int = 1, workload: str | C
         if memory_usage:
             samples.append(memory.snapshot(processes(instance)))
 
-    driver = Driver(instance, prefault, sample)
+    driver = Driver(instance, prefault, sample, timeout)
     with driver:
         driver.open()
         pids = list(instance.worker_ids)

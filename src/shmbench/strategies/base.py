@@ -246,6 +246,10 @@ class Strategy(ABC):
         """What the run produced: the matrix, or the row sums of a read-only workload."""
         return self.row_sums if reads_only(self.workload) else self.matrix
 
+    def busy(self) -> list[str]:
+        """The workers still on a command, each with the block it is on, where the runtime can tell."""
+        return self._runtime.busy() if self._runtime is not None else []
+
     def reveal(self) -> None:
         """Make the output readable by the parent for verification, untimed: nothing, except for a
         program that keeps its result out of the parent's reach (the MPI peer's rank 0)."""

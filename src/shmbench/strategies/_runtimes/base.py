@@ -76,6 +76,15 @@ def failed(during: str, detail: str) -> WorkerError:
     return WorkerError(f"a worker failed during {during}: {last}\n{detail}")
 
 
+def on_block(plan: Plan, rows: range, at: int | None) -> str:
+    """Where in its share a worker on ``rows`` is, ``at`` being its block (None: before its first)."""
+    blocks = plan.blocks_of(rows)
+    if not blocks:
+        return ""
+    mine = f"its blocks {blocks.start}-{blocks.stop - 1}"
+    return f" before its first block, of {mine}" if at is None else f" on block {at} of {mine}"
+
+
 def process_alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
     try:
@@ -378,6 +387,10 @@ class Runtime(ABC):
     @abstractmethod
     def close(self) -> None:
         """Stop and reap every worker; idempotent."""
+
+    def busy(self) -> list[str]:
+        """The workers that have not answered the command out, in words; [] where it cannot tell."""
+        return []
 
     def where(self, slot: int | None) -> str:
         """A share in words, for reports of runtimes that cannot tell the block a worker was on."""

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ...kernels import is_kernel
-from .base import Attachment, OnPart, Runtime, become_worker, died, end, failed, ignore
+from .base import Attachment, OnPart, Runtime, become_worker, died, end, failed, ignore, on_block
 from .seat import Command, Seat, execute
 
 _NOT_STARTED = -1  # a worker's progress before its first block
@@ -68,6 +68,7 @@ class ProcessGroup(Runtime):
         self._conns: list[Any] = []
         self._progress = None
         self._busy = False  # a command is out and not every worker has answered
+        self._pending: tuple[str, set[int]] = ("", set())  # the command out, and who owes an answer
 
     def start(self) -> list[int]:
         self._progress = self._ctx.RawArray("q", [_NOT_STARTED] * len(self.shares))
@@ -108,7 +109,7 @@ class ProcessGroup(Runtime):
 
     def _gather(self, what: str, on_part: OnPart, on_done, done_word: str = "done") -> None:
         pending = set(range(len(self._procs)))
-        self._busy = True
+        self._busy, self._pending = True, (what, pending)
         while pending:
             conns = {self._conns[s]: s for s in pending}
             sentinels = {self._procs[s].sentinel: s for s in pending}
@@ -134,6 +135,10 @@ class ProcessGroup(Runtime):
                     raise died(slot, self._pid(slot), what, self._where(slot, what), self._how(slot))
         self._busy = False
 
+    def busy(self) -> list[str]:
+        what, pending = self._pending
+        return [f"worker {slot} (pid {self._pid(slot)}){self._where(slot, what)}" for slot in sorted(pending)]
+
     def progress(self, slot: int) -> int | None:
         """The block worker ``slot`` is on (or last finished) in the current command; None before its first."""
         at = self._progress[slot]
@@ -146,12 +151,7 @@ class ProcessGroup(Runtime):
         return f" (exit code {self._procs[slot].exitcode})"
 
     def _where(self, slot: int, what: str) -> str:
-        blocks = self.plan.blocks_of(self.shares[slot])
-        if what != "fill" or not blocks:
-            return ""
-        mine = f"its blocks {blocks.start}-{blocks.stop - 1}"
-        at = self.progress(slot)
-        return f" before its first block, of {mine}" if at is None else f" on block {at} of {mine}"
+        return on_block(self.plan, self.shares[slot], self.progress(slot)) if what == "fill" else ""
 
     def close(self) -> None:
         procs, conns, busy = self._procs, self._conns, self._busy
