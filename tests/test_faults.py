@@ -286,6 +286,9 @@ def test_small_dev_shm_is_refused_instead_of_sigbus():
     # which the run reports as a failure instead of hanging.
     forced = _run_in_small_shm("shared_memory", "64MiB", "--force")
     assert forced.returncode == 1 and "died" in forced.stderr and f"exit code -{signal.SIGBUS}" in forced.stderr
+    # Named for what it is, with the room there was.
+    assert "SIGBUS: a page of the shared matrix could not be had, its file system is full" in forced.stderr
+    assert "/dev/shm has 0 MiB free of 32 MiB" in forced.stderr, forced.stderr
 
 
 def test_mp_array_falls_back_to_a_temporary_directory_when_dev_shm_is_small():

@@ -11,6 +11,7 @@ import multiprocessing as mp
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import threading
@@ -24,6 +25,7 @@ import numpy as np
 import psutil
 from threadpoolctl import threadpool_limits
 
+from ..._system import preflight
 from ...plan import Plan
 from .seat import Command
 
@@ -74,6 +76,16 @@ def failed(during: str, detail: str) -> WorkerError:
     # A kernel's failure already says which kernel, exception, worker and rows: not who wrapped it.
     last = re.sub(r"^shmbench\.kernels\.KernelError: ", "", last)
     return WorkerError(f"a worker failed during {during}: {last}\n{detail}")
+
+
+def bus_error() -> str:
+    """What a worker's SIGBUS means here, in words: a page of the tmpfs (/dev/shm) or of the file
+    the matrix lives in could not be had, its file system being full."""
+    room = ""
+    if os.path.isdir(preflight.SHM_DIR):
+        usage = shutil.disk_usage(preflight.SHM_DIR)
+        room = f"; {preflight.SHM_DIR} has {usage.free / 2**20:.0f} MiB free of {usage.total / 2**20:.0f} MiB"
+    return f", SIGBUS: a page of the shared matrix could not be had, its file system is full{room}"
 
 
 def on_block(plan: Plan, rows: range, at: int | None) -> str:

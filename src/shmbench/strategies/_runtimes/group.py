@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import traceback
 from multiprocessing.connection import wait
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ...kernels import is_kernel
-from .base import Attachment, OnPart, Runtime, become_worker, died, end, failed, ignore, on_block
+from .base import Attachment, OnPart, Runtime, become_worker, bus_error, died, end, failed, ignore, on_block
 from .seat import Command, Seat, execute
 
 _NOT_STARTED = -1  # a worker's progress before its first block
@@ -148,7 +149,8 @@ class ProcessGroup(Runtime):
         return self.ids[slot] if slot < len(self.ids) else self._procs[slot].pid
 
     def _how(self, slot: int) -> str:
-        return f" (exit code {self._procs[slot].exitcode})"
+        code = self._procs[slot].exitcode
+        return f" (exit code {code}{bus_error() if code == -signal.SIGBUS else ''})"
 
     def _where(self, slot: int, what: str) -> str:
         return on_block(self.plan, self.shares[slot], self.progress(slot)) if what == "fill" else ""
