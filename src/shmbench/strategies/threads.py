@@ -9,7 +9,7 @@ from .base import Strategy, Traits
 
 class Threads(Strategy):
     name = "threads"
-    summary = "a ThreadPoolExecutor of W threads writing blocks in place (pid: native thread ids)"
+    summary = "W threads of the parent writing blocks in place (pid: native thread ids)"
     traits = Traits(launcher="threads")
     runtime = ThreadRuntime
 
