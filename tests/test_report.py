@@ -71,6 +71,13 @@ def test_nothing_beat_serial_is_said_when_nothing_did():
     assert tie.headline.startswith("Nothing measured apart from serial: `joblib` ties with it.")
 
 
+def test_serial_alone_is_no_ranking_when_every_other_cell_failed():
+    (one,) = answer.answers([_record("serial", 1, 1.0, 0.0, start_method=None),
+                             _record("shared_memory", 1, 1.0, error="worker 0 (pid 1) died during fill")])
+    assert one.fastest == [] and one.headline.startswith("No strategy has a verified speed-up here.")
+    assert "Nothing beat serial" not in " ".join(one.sentences)
+
+
 def test_nothing_ranked_when_nothing_verified():
     (one,) = answer.answers([_record("serial", 1, 1.0, start_method=None, verified=False),
                              _record("ray", 1, 0.5, 0.4, verified=False)])

@@ -102,7 +102,7 @@ def answer(group: Sequence[dict], serial: dict | None = None) -> Answer:
     pool = [r for r in contenders if _excluded(r) is None]
     if reference is not None and _excluded(reference) is None:
         pool.append(reference)
-    if pool and contenders:
+    if any(r is not reference for r in pool):  # serial alone is no ranking (every other cell failed)
         best = max(pool, key=lambda r: r["speedup"])
         low = _interval(best)[0]
         tied = sorted((r for r in pool if _interval(r)[1] >= low), key=lambda r: -r["speedup"])
