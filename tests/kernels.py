@@ -94,3 +94,12 @@ def hangs(out, rows, rng, input):
     """Never returns, wherever it runs: serial's reference hangs first."""
     while True:
         time.sleep(1)
+
+
+def hogs_in_workers(out, rows, rng, input):
+    """Fine in the parent (serial's reference); a worker process takes and touches 1 GiB of its own."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:
+        np.ones(2**27)
+    out.fill(0)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._system import oom
 from ...kernels import is_kernel
 from .base import Attachment, OnPart, Runtime, become_worker, bus_error, died, end, failed, ignore, on_block
 from .seat import Command, Seat, execute
@@ -70,8 +71,10 @@ class ProcessGroup(Runtime):
         self._progress = None
         self._busy = False  # a command is out and not every worker has answered
         self._pending: tuple[str, set[int]] = ("", set())  # the command out, and who owes an answer
+        self._ooms: int | None = None
 
     def start(self) -> list[int]:
+        self._ooms = oom.kills()  # a worker's SIGKILL is the OOM killer's if the count grows
         self._progress = self._ctx.RawArray("q", [_NOT_STARTED] * len(self.shares))
         for slot, (rows, attachment) in enumerate(zip(self.shares, self.attachments)):
             parent_end, child_end = self._ctx.Pipe()
@@ -150,7 +153,11 @@ class ProcessGroup(Runtime):
 
     def _how(self, slot: int) -> str:
         code = self._procs[slot].exitcode
-        return f" (exit code {code}{bus_error() if code == -signal.SIGBUS else ''})"
+        if code == -signal.SIGBUS:
+            return f" (exit code {code}{bus_error()})"
+        if code == -signal.SIGKILL and None not in (self._ooms, oom.kills()) and oom.kills() > self._ooms:
+            return f" (exit code {code}, killed by the OOM killer: {oom.usage()})"
+        return f" (exit code {code})"
 
     def _where(self, slot: int, what: str) -> str:
         return on_block(self.plan, self.shares[slot], self.progress(slot)) if what == "fill" else ""
