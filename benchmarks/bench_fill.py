@@ -6,8 +6,9 @@ strategies next to their serial baseline. The phases are driven by ``shmbench.Dr
 """
 from __future__ import annotations
 
-from .common import (DTYPES, DTYPES_ENV, KERNEL, METHODS, PHASE_TIMEOUT, SIZES, STRATEGIES, WORKERS, WORKLOAD_ENV,
-                     WORKLOADS, Driver, HeavyBenchmark, first_sample_done, live, runnable, verify_first_sample)
+from .common import (DTYPES, DTYPES_ENV, FILL_WORKLOADS, FILL_WORKLOADS_ENV, KERNEL, METHODS, PHASE_TIMEOUT, SIZES,
+                     STRATEGIES, WORKERS, WORKLOAD_ENV, WORKLOADS, Driver, HeavyBenchmark, first_sample_done, live,
+                     runnable, verify_first_sample)
 
 READ_ONLY = {"rowsum"}  # fixed here: older commits define no such set
 
@@ -24,6 +25,8 @@ class Fill(HeavyBenchmark):
 
     def setup(self, strategy, size, workers, workload):
         self.driver = None  # asv calls teardown even after setup skipped the cell
+        if workload not in FILL_WORKLOADS:
+            raise NotImplementedError(f"{workload} is not in {FILL_WORKLOADS_ENV} ({','.join(FILL_WORKLOADS)})")
         runnable(strategy, size, workers, workload)  # skips only; allocates nothing
         self.key = ("fill", strategy, size, workers, workload)
         self.driver = live(self.key, lambda: Driver(runnable(strategy, size, workers, workload), timeout=PHASE_TIMEOUT))
