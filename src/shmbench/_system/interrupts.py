@@ -1,14 +1,15 @@
 """SIGINT and SIGTERM as exceptions that cannot be lost.
 
 Python runs a signal's handler between any two bytecodes of the main thread, also inside a
-``__del__`` or a weakref callback, where the exception it raises is printed and dropped
-("Exception ignored in ..."); a comparison then ran to its end after its user pressed Ctrl-C. So
-the handler also remembers the signal, and a long loop calls `check` between its steps: an
-interrupt that was dropped is raised again there.
+``__del__``, a weakref callback or an at-fork hook, where the exception it raises is printed and
+dropped ("Exception ignored in ..."); a comparison then ran to its end after its user pressed
+Ctrl-C. So the handler also remembers the signal, a long loop calls `check` between its steps to
+raise a dropped one again, and the traceback such a drop prints is kept off the terminal.
 """
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -56,9 +57,19 @@ def handled() -> Iterator[None]:
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         wanted.append(signal.SIGINT)
     previous = {signum: signal.signal(signum, _handler) for signum in wanted}
+    printing = sys.unraisablehook
+
+    def unraisable(unraisable) -> None:
+        # Our interrupt, raised where it could not propagate (a __del__, an at-fork hook such as
+        # logging's): said once by the command, raised again by `check`, not printed as a traceback.
+        if _received is None or not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            printing(unraisable)
+
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
+        sys.unraisablehook = printing
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
