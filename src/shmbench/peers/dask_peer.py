@@ -50,8 +50,10 @@ class Peer:
         return None
 
     def close(self) -> None:
-        self.client.close()
-        self.cluster.close()
+        try:
+            self.client.close()
+        finally:  # the cluster too when the client's close fails
+            self.cluster.close()
 
 
 if __name__ == "__main__":

@@ -204,10 +204,14 @@ class DaskWorkers(Runtime):
         client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
 
         def ask() -> None:
-            if client is not None:
-                client.close()
-            if cluster is not None:
-                cluster.close()
+            try:
+                if client is not None:
+                    client.close()
+            finally:
+                # Also when the client's close fails (a pass cut short by Ctrl-C): a cluster left
+                # open was closed again by Dask's atexit hook, which failed with a traceback.
+                if cluster is not None:
+                    cluster.close()
 
         try:
             end(self.ids, ask)
