@@ -194,7 +194,7 @@ def test_cli_interrupted_stops_workers_and_releases_memory(strategy, signum, cod
     out, err = proc.communicate(timeout=30)  # a run that went on fails here
     assert proc.returncode == code, err
     assert "interrupted" in err and "Traceback" not in err
-    assert "leaked" not in err
+    assert "leaked" not in err and " - ERROR - " not in err  # a library's log: something was left open
     assert _left_behind([w.pid for w in workers]) == []
 
 

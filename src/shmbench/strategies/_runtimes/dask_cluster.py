@@ -93,6 +93,7 @@ class DaskWorkers(Runtime):
                                         "distributed.worker.daemon": True})
         self._config.__enter__()
         built: dict = {}
+        done = threading.Event()
 
         def build() -> None:
             try:
@@ -100,16 +101,19 @@ class DaskWorkers(Runtime):
                                                 dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR)
             except BaseException as error:
                 built["error"] = error
+            finally:
+                done.set()
 
         # Built on a thread of its own: an interrupt (Ctrl-C, SIGTERM) reaches the main thread only,
-        # so the cluster is never left half made, out of close's reach.
-        builder = threading.Thread(target=build, name="shmbench-dask-start", daemon=True)
-        builder.start()
+        # so the cluster is never left half made, out of close's reach. Waited for on an event, not
+        # with ``join``: Python 3.11's join, cut by an interrupt, marks a running thread as ended,
+        # and the next join returned at once while the cluster was still starting (1 in 6 here).
+        threading.Thread(target=build, name="shmbench-dask-start", daemon=True).start()
         try:
-            while builder.is_alive():
-                builder.join(_POLL_SECONDS)
+            while not done.wait(_POLL_SECONDS):
+                pass
         finally:
-            builder.join()
+            done.wait()
             self._cluster = built.get("cluster")
         if "error" in built:  # "Nanny failed to start": a worker process ended while starting
             raise died(None, None, "start", f" ({built['error']})") from built["error"]
