@@ -38,3 +38,12 @@ def test_the_slowed_core_writes_the_same_matrix(workload, refill):
 def test_a_core_it_does_not_know_is_refused():
     with pytest.raises(gate.DrillError, match="knows how to slow down"):
         gate.slow_down("def fill_block(): pass\n", 1.10)
+
+
+def test_several_gates_are_counted_as_gates_that_failed():
+    calm = [gate.Verdict(0, 16, 1.0, 0), gate.Verdict(1, 16, 1.01, 1), gate.Verdict(0, 16, 0.99, 0)]
+    slow = [gate.Verdict(14, 16, 1.10, 1), gate.Verdict(16, 16, 1.12, 1), gate.Verdict(0, 16, 1.02, 0)]
+    line = gate.verdict(1.10, calm, slow)
+    assert "caught by 2 of 3 gates (30 of 48 cells flagged)" in line
+    assert "false alarms in 1 of 3 gates (1 cells flagged)" in line and "measured 1.10x" in line
+    assert "flagged in 14 of 16 cells" in gate.verdict(1.10, calm[:1], slow[:1])

@@ -443,9 +443,10 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from . import gate
 
     _err_console().print(f"drill: two commits in a throw-away clone of {os.path.abspath(args.repo)}, the gate "
-                         f"on each (factor {args.factor}); this takes minutes", soft_wrap=True)
+                         f"on each {args.gates} time(s) (factor {args.factor}); this takes minutes", soft_wrap=True)
     try:
-        line = gate.drill(args.repo, args.slowdown, args.factor, args.keep)
+        line = gate.drill(args.repo, args.slowdown, args.factor, args.keep, args.gates,
+                          progress=lambda said: _err_console().print(escape(said), soft_wrap=True))
     except gate.DrillError as error:
         _err_console().print(escape(f"shmbench: drill failed: {error}"), soft_wrap=True)
         return EXIT_FAILED
@@ -576,6 +577,8 @@ def parser() -> argparse.ArgumentParser:
     drill.add_argument("--factor", type=_slowdown, default=GATE_FACTOR, help=f"the gate's factor (default {GATE_FACTOR})")
     drill.add_argument("--repo", default=".", help="the shmbench checkout to clone (default .)")
     drill.add_argument("--keep", action="store_true", help="keep the throw-away clone and its asv results")
+    drill.add_argument("--gates", type=_count, default=1,
+                       help="gate each commit this many times, to count false alarms (default 1; ten take about an hour)")
     drill.set_defaults(handler=cmd_drill)
 
     sub.add_parser("list", help="every strategy, available or not and why").set_defaults(handler=cmd_list)

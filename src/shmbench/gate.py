@@ -122,8 +122,10 @@ def slow_down(source: str, slowdown: float, pid_refill: float = 0.3) -> str:
     return source.replace(_RANDOM, random_part).replace(_PID, pid_part)
 
 
-def drill(repo: str, slowdown: float = 1.10, factor: float = FACTOR, keep: bool = False) -> str:
-    """Prove the gate on this machine; returns the one-line verdict."""
+def drill(repo: str, slowdown: float = 1.10, factor: float = FACTOR, keep: bool = False, gates: int = 1,
+          progress=None) -> str:
+    """Prove the gate on this machine; returns the one-line verdict. With ``gates`` above 1, each
+    commit is gated that many times (alternating), so a false-alarm rate can be counted."""
     top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=repo, capture_output=True, text=True)
     if top.returncode != 0 or not (Path(top.stdout.strip()) / "asv.conf.json").is_file():
         raise DrillError(f"{repo} is not a git checkout of shmbench (with asv.conf.json)")
@@ -131,6 +133,8 @@ def drill(repo: str, slowdown: float = 1.10, factor: float = FACTOR, keep: bool 
     clone = where / "repo"
     env = dict(os.environ, HOME=str(where), GIT_AUTHOR_NAME="drill", GIT_AUTHOR_EMAIL="drill@localhost",
                GIT_COMMITTER_NAME="drill", GIT_COMMITTER_EMAIL="drill@localhost")
+    calm: list[Verdict] = []
+    slow: list[Verdict] = []
     try:
         subprocess.run(["git", "clone", "--quiet", top.stdout.strip(), str(clone)], check=True, env=env)
         conf = json.loads(re.sub(r"^\s*//.*$", "", (clone / "asv.conf.json").read_text(), flags=re.M))
@@ -150,11 +154,28 @@ def drill(repo: str, slowdown: float = 1.10, factor: float = FACTOR, keep: bool 
         core.write_text(slow_down(core.read_text(), slowdown, pid_refill_share()))
         slowed = commit(f"drill: the worker core does {slowdown:.2f}x the work, same output")
         _asv(clone, "machine", "--yes", "--machine", "drill", env=env)
-        calm = run_gate(clone, base, unchanged, "drill", env, factor)
-        slow = run_gate(clone, unchanged, slowed, "drill", env, factor)
+        for turn in range(gates):
+            calm.append(run_gate(clone, base, unchanged, "drill", env, factor))
+            slow.append(run_gate(clone, unchanged, slowed, "drill", env, factor))
+            if progress is not None:
+                progress(f"gate {turn + 1} of {gates}: unchanged {calm[-1].flagged} cells flagged, "
+                         f"slowed {slow[-1].flagged} of {slow[-1].cells}")
     finally:
         if not keep:
             shutil.rmtree(where, ignore_errors=True)
-    measured = f"{slow.ratio:.2f}x" if slow.ratio else "n/a"
-    return (f"drill: {slowdown:.2f}x slowdown (measured {measured}) flagged in {slow.flagged} of {slow.cells} cells "
-            f"(gate exit {slow.exit_code}); unchanged commit: {calm.flagged} false alarms")
+    return verdict(slowdown, calm, slow)
+
+
+def verdict(slowdown: float, calm: list[Verdict], slow: list[Verdict]) -> str:
+    """The drill's one line: one gate of each commit, or counts over several."""
+    ratios = [v.ratio for v in slow if v.ratio]
+    measured = f"{statistics.median(ratios):.2f}x" if ratios else "n/a"
+    if len(slow) == 1:
+        return (f"drill: {slowdown:.2f}x slowdown (measured {measured}) flagged in {slow[0].flagged} of "
+                f"{slow[0].cells} cells (gate exit {slow[0].exit_code}); unchanged commit: {calm[0].flagged} "
+                "false alarms")
+    caught = sum(v.exit_code == 1 for v in slow)
+    alarms = sum(v.exit_code == 1 for v in calm)
+    return (f"drill: {slowdown:.2f}x slowdown (measured {measured}) caught by {caught} of {len(slow)} gates "
+            f"({sum(v.flagged for v in slow)} of {sum(v.cells for v in slow)} cells flagged); unchanged commit: "
+            f"false alarms in {alarms} of {len(calm)} gates ({sum(v.flagged for v in calm)} cells flagged)")
