@@ -19,6 +19,7 @@ from ..phases import ONE_SHOT
 from ..kernels import label
 from ..plan import DEFAULT_DTYPE
 from ..sizes import describe
+from ..strategies import RECIPE, REFERENCE
 
 #: Bumped whenever a field changes meaning or goes away; new fields may appear at any time.
 #: 2: every figure with its interval (``warm_ci``, ``speedup_ci``, ``passes``, ``stable``), ratios
@@ -56,7 +57,7 @@ def speedup_text(r: dict, fmt: str = ".2f") -> str:
     text = pm(r.get("speedup"), r.get("speedup_ci"), fmt)
     if r.get("disturbed"):
         return f"{text} (disturbed)"
-    if r.get("stable") is False and r.get("speedup") is not None and r.get("strategy") != "serial":
+    if r.get("stable") is False and r.get("speedup") is not None and r.get("strategy") != REFERENCE:
         return f"{text} (unstable)"
     return text
 
@@ -111,10 +112,14 @@ def print_table(records: Sequence[dict], console: Console | None = None, title: 
     (console or Console()).print(table(records, title))
 
 
-def document(machine: dict, records: Sequence[dict]) -> dict:
-    """The JSON document: ``{"schema", "created", "machine", "results"}`` (docs/results-schema.md)."""
+def document(machine: dict, records: Sequence[dict], run: dict | None = None) -> dict:
+    """The JSON document: ``{"schema", "created", "machine", "results"}``, and ``run`` (the command
+    and its seconds) when a comparison wrote it (docs/results-schema.md)."""
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return {"schema": SCHEMA_VERSION, "created": created, "machine": machine, "results": list(records)}
+    doc = {"schema": SCHEMA_VERSION, "created": created, "machine": machine, "results": list(records)}
+    if run is not None:
+        doc["run"] = run
+    return doc
 
 
 def read_json(path: str) -> dict:
@@ -183,8 +188,8 @@ def markdown(doc: dict) -> str:
 def _reference_line(group: Sequence[dict]) -> list[str]:
     """How far the best verified strategy is from the book's recipe, where both ran."""
     group = measured(group)
-    book = [r for r in group if r["strategy"] == "book"]
-    best = [r for r in group if r["strategy"] not in ("book", "serial") and r["verified"]]
+    book = [r for r in group if r["strategy"] == RECIPE]
+    best = [r for r in group if r["strategy"] not in (RECIPE, REFERENCE) and r["verified"]]
     if not book or not best:
         return []
     fastest = min(best, key=lambda r: r["steady_seconds"])
