@@ -77,7 +77,7 @@ def test_the_comparisons_budget_goes_to_the_cells_after_one_that_stopped_early()
 
 
 def test_a_cell_stops_early_only_when_its_interval_lies_below_the_leader():
-    from shmbench.compare import _behind
+    from shmbench.compare import clearly_behind as _behind
     from shmbench.paired import Rounds
 
     rng = np.random.default_rng(3)

@@ -135,7 +135,7 @@ def test_every_strategy_keeps_one_colour(strategy):
 @pytest.mark.parametrize("strategy, nodes", [("dask", 1), ("mpi", 2)])
 def test_the_one_shot_figure_sums_exactly_its_phases_internode_included(strategy, nodes):
     import shmbench
-    from shmbench.compare import records
+    from shmbench.records import records
     from shmbench.phases import ONE_SHOT
 
     result = shmbench.run(strategy, 128, 4096, workers=2, nodes=nodes, memory_usage=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shmbench.compare import record
+from shmbench.records import record
 from shmbench.paired import interleave
 from shmbench.report.output import speedup_text
 from shmbench.result import PHASES, RunResult

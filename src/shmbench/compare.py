@@ -8,7 +8,6 @@ carries those reference passes itself.
 from __future__ import annotations
 
 import itertools
-import os
 import time
 import traceback
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -19,22 +18,15 @@ from . import capacity, kernels
 from ._system import memory, preflight
 from ._system.deadline import FIRST_LIMIT, phase_limit
 from ._system.pages import unforked_array
-from .paired import Yardstick, interleave, yardstick_bytes
+from ._system.yardstick import Yardstick, yardstick_bytes
+from .paired import interleave
 from .plan import DEFAULT_DTYPE, Plan
 from .sizes import parse_size
 from .result import RunResult
 from .runner import Driver, output_digest, processes, result_of
-from .stats import Estimate, median_ci, paired_ratios
-from .strategies import PEER_REGISTRY as _PEERS, REGISTRY, create, get
+from .records import STABLE_SPREAD, speedup
+from .strategies import PEER_REGISTRY, REFERENCE, REGISTRY, create, get
 from .strategies.base import crossing
-
-#: A figure whose interval is wider than ±5% of its median is not stable.
-STABLE_SPREAD = 0.05
-#: How far a speed-up may exceed the workers that can run at once before it is called disturbed:
-#: serial's private pages and a strategy's shared pages are different memory (huge pages for one,
-#: never for /dev/shm), a few per cent either way; more than that is a slow spell on serial's side.
-PLAUSIBLE_SLACK = 0.05
-
 
 @dataclass(frozen=True)
 class Case:
@@ -161,9 +153,9 @@ def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: floa
                 tick = (lambda n, case=case: on_round(case, n)) if on_round else None
                 where = (rows, cols, workload, dtype, case.workers)
                 began, seconds = time.monotonic(), budget.share()
-                behind = (lambda rounds, where=where, case=case: _behind(rounds, case.workers, leaders.get(where, 1.0)))
+                behind = (lambda rounds, where=where, case=case: clearly_behind(rounds, case.workers, leaders.get(where, 1.0)))
                 try:
-                    if case.strategy == "serial":  # the reference: every cell carries serial's passes of its own
+                    if case.strategy == REFERENCE:  # the reference: every cell carries serial's passes of its own
                         result = _measure(serial, None, case, repeat, 0.0, serial_samples, serial_problems, tick,
                                           digest)
                     else:
@@ -175,13 +167,13 @@ def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: floa
                     result = failed(case, plan, one_line(error), error)
                 budget.spend(time.monotonic() - began)
                 fast = speedup(result, None) if result.verified and not result.error else None
-                if fast is not None and fast.has_interval and result.strategy not in _PEERS:
+                if fast is not None and fast.has_interval and result.strategy not in PEER_REGISTRY:
                     leaders[where] = max(leaders.get(where, 1.0), fast.low)
                 done(case, result)
     return results
 
 
-def _behind(rounds, workers: int, leader: float) -> bool:
+def clearly_behind(rounds, workers: int, leader: float) -> bool:
     """Whether a cell's speed-up interval lies clearly below the leader's lower end (by more than
     a stable figure's spread: the test is repeated round after round, and a near tie must get its
     rounds): more rounds cannot bring it into contention, so it has the precision it needs."""
@@ -193,7 +185,7 @@ def _behind(rounds, workers: int, leader: float) -> bool:
 
 def _reference(plan: Plan, workload: str, samples: list, timeout: float) -> Driver:
     """Serial's fill of ``plan``, opened: the reference every cell of the group is paired with."""
-    reference = create("serial", plan, 1, workload)
+    reference = create(REFERENCE, plan, 1, workload)
     reference.allocator = unforked_array  # fork-started cells must not inherit it
     driver = Driver(reference, after_phase=lambda _: samples.append(memory.snapshot(processes(reference))),
                     timeout=timeout)
@@ -259,104 +251,8 @@ def _measure(driver: Driver, serial: Driver | None, case: Case, repeat: int, bud
     sha = output_digest(driver.strategy) if digest else None
     if rounds is None:
         return result_of(driver, pids, problems, [], samples, digest=sha)
-    reference = {"serial": rounds.serial, "yardstick": rounds.yardstick, "yardstick_threads": case.workers,
+    reference = {REFERENCE: rounds.serial, "yardstick": rounds.yardstick, "yardstick_threads": case.workers,
                  "yardstick_kind": yardstick.kind,
                  "yardstick_bytes": yardstick_bytes(driver.strategy.plan.nbytes)}
     return result_of(driver, pids, problems or rounds.problems, rounds.cell, samples, reference=reference,
                      settled=rounds.settled, behind=rounds.decided, digest=sha)
-
-
-def steady_seconds(result: RunResult) -> float | None:
-    """The figure to compare: the warm median where there were repeats, else the cold pass; None
-    for a cell that failed."""
-    if result.error:
-        return None
-    return result.warm_median if result.warm_passes else result.cold_seconds
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def speedup(result: RunResult, baseline: RunResult | None) -> Estimate | None:
-    """Serial's time over this one's: pair by pair where the record carries serial's passes."""
-    if result.strategy == "serial":
-        n = len(result.warm_passes)
-        return Estimate(1.0, 1.0, 1.0, n)
-    reference = result.reference or {}
-    ref, yard = reference.get("serial") or [], reference.get("yardstick") or []
-    if ref and len(ref) == len(result.warm_passes):
-        if len(yard) == len(ref):  # the rounds the machine gave every core (``capacity``)
-            return capacity.speedup(ref, result.warm_passes, yard, result.workers)[0]
-        return median_ci(paired_ratios(ref, result.warm_passes))
-    mine, theirs = steady_seconds(result), baseline and steady_seconds(baseline)
-    if mine and theirs:  # two separate runs: no interval
-        value = theirs / mine
-        return Estimate(value, value, value, 1)
-    return None
-
-
-def record(result: RunResult, baseline: RunResult | None, cores: int | None = None) -> dict:
-    """The JSON/CSV record of one result: its fields plus the derived figures, each with its interval."""
-    out = result.as_dict()
-    seconds = steady_seconds(result)
-    warm = median_ci(result.warm_passes) if result.warm_passes else None
-    fast = speedup(result, baseline)
-    yard = (result.reference or {}).get("yardstick") or []
-    over = median_ci(paired_ratios(result.warm_passes, yard)) if yard and len(yard) == len(result.warm_passes) else None
-    running = min(result.workers, cores or usable_cores())
-    disturbed = None
-    if fast is not None and fast.median > running * (1 + PLAUSIBLE_SLACK):
-        disturbed = (f"speed-up {fast.median:.2f} is more than the {running} worker(s) that can run at once "
-                     f"allow: the machine was slower during serial's passes")
-    # A record's figure is its speed-up, paired pass by pass, so a slow spell of the machine cancels
-    # in it; the warm time's own interval widens with such a spell and is shown beside it. Serial,
-    # and a record without serial's passes, stand on the warm time.
-    headline = fast if fast is not None and result.strategy != "serial" and fast.has_interval else warm
-    stable = bool(headline is not None and headline.within(STABLE_SPREAD) and disturbed is None)
-    ref = (result.reference or {}).get("serial") or []
-    full = capacity.full_rounds(ref, yard, result.workers) if ref and len(ref) == len(yard) else None
-    out.update(
-        short_of_cores=capacity.short_fraction(full) if full is not None else None,
-        full_rounds=sum(full) if full is not None else None,
-        cold_seconds=None if result.error else result.cold_seconds,
-        steady_seconds=seconds,
-        warm_seconds=warm.median if warm else None,
-        warm_ci=warm.as_list() if warm and warm.has_interval else None,
-        warm_min=min(result.warm_passes) if result.warm_passes else None,
-        warm_max=max(result.warm_passes) if result.warm_passes else None,
-        passes=len(result.warm_passes),
-        speedup=fast.median if fast else None,
-        speedup_ci=fast.as_list() if fast and fast.has_interval else None,
-        over_yardstick=over.median if over else None,
-        over_yardstick_ci=over.as_list() if over and over.has_interval else None,
-        stable=stable,
-        disturbed=disturbed,
-        gbps=result.nbytes / seconds / 1e9 if seconds else None,
-        pss_multiple=(result.peak_total_pss_bytes / result.nbytes if result.peak_total_pss_bytes else None),
-        peer_of=getattr(get(result.strategy), "contender", None),
-    )
-    return out
-
-
-def records(results: Sequence[RunResult]) -> list[dict]:
-    """Records for every result, with speed-up over serial of the same size and workload."""
-    baselines = {(r.rows, r.cols, r.workload, r.dtype): r for r in results if r.strategy == "serial"}
-    cores = usable_cores()
-    out = [record(r, baselines.get((r.rows, r.cols, r.workload, r.dtype)), cores) for r in results]
-    _beside_peers(out)
-    return out
-
-
-def _beside_peers(records: list[dict]) -> None:
-    """``over_peer`` of each engine contender whose peer ran in the same group: its time over its
-    peer's, from the two speed-ups (each paired with serial in its own rounds), above 1 where the
-    contender is slower than its engine's own way."""
-    def key(r: dict) -> tuple:
-        return r["rows"], r["cols"], r["workload"], r.get("dtype"), r["workers"], r["launcher"]
-
-    peers = {key(r): r for r in records if r.get("peer_of") and r.get("speedup")}
-    for r in records:
-        peer = None if r.get("peer_of") else peers.get(key(r))
-        r["over_peer"] = peer["speedup"] / r["speedup"] if peer and r.get("speedup") else None
-        r["peer"] = peer["strategy"] if peer else None

@@ -31,7 +31,7 @@ def check_dtype(dtype: object) -> str:
     return name
 
 
-def _positive_int(name: str, value: object) -> int:
+def positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if value < 1:
@@ -53,8 +53,8 @@ class Plan:
     with_input: bool = False
 
     def __post_init__(self) -> None:
-        rows = _positive_int("rows", self.rows)
-        cols = _positive_int("cols", self.cols)
+        rows = positive_int("rows", self.rows)
+        cols = positive_int("cols", self.cols)
         dtype = check_dtype(self.dtype)
         itemsize = np.dtype(dtype).itemsize
         if rows * cols > MAX_BYTES // itemsize:
@@ -64,7 +64,7 @@ class Plan:
         block_rows = self.block_rows
         if block_rows is None:
             block_rows = max(1, min(TARGET_BLOCK_BYTES // (cols * itemsize), -(-rows // MIN_BLOCKS)))
-        block_rows = min(_positive_int("block_rows", block_rows), rows)
+        block_rows = min(positive_int("block_rows", block_rows), rows)
         object.__setattr__(self, "rows", rows)
         object.__setattr__(self, "cols", cols)
         object.__setattr__(self, "seed", int(self.seed))
@@ -119,7 +119,7 @@ class Plan:
         Every worker gets at least one block whenever there are at least as many blocks as
         workers, which is what lets verification insist that every worker did some work.
         """
-        workers = _positive_int("workers", workers)
+        workers = positive_int("workers", workers)
         base, extra = divmod(self.n_blocks, workers)
         out, start = [], 0
         for w in range(workers):

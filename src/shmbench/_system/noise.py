@@ -27,7 +27,7 @@ def _cpu_times() -> tuple[int, int]:
 
 
 def _yardstick_cv(threads: int) -> float:
-    from ..paired import Yardstick
+    from .yardstick import Yardstick
 
     stick = Yardstick(_NBYTES, threads)
     try:

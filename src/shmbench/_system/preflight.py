@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import psutil
 
-from ..plan import Plan
 
 SHM_DIR = "/dev/shm"
 # Interpreter, numpy and pipe buffers of each process, beyond the matrix it touches.
@@ -54,7 +53,7 @@ def process_overhead(workers: int, uses_processes: bool) -> int:
     return PER_PROCESS_OVERHEAD * (1 + (workers if uses_processes else 0))
 
 
-def matrix_need(plan: Plan, workers: int, uses_processes: bool, in_shm: bool) -> Need:
+def matrix_need(storage_nbytes: int, workers: int, uses_processes: bool, in_shm: bool) -> Need:
     """One matrix, in /dev/shm or private to the parent, plus each process's own overhead."""
-    return Need(ram=plan.storage_nbytes + process_overhead(workers, uses_processes),
-                shm=plan.storage_nbytes if in_shm else 0)
+    return Need(ram=storage_nbytes + process_overhead(workers, uses_processes),
+                shm=storage_nbytes if in_shm else 0)

@@ -13,7 +13,7 @@ import numpy as np
 import psutil
 from threadpoolctl import threadpool_info
 
-from ..strategies._runtimes.base import DEFAULT_START_METHOD
+from .start_methods import DEFAULT_START_METHOD
 
 _THP_SHMEM = "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
 
@@ -83,9 +83,11 @@ def machine() -> dict:
 
 
 def _own_version() -> str:
-    from .. import __version__
-
-    return __version__
+    """Read from the installed package's metadata: this layer imports nothing above it."""
+    try:
+        return metadata.version("shmbench")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def contenders() -> dict:
