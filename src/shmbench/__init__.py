@@ -7,11 +7,12 @@ from .phases import PHASES
 from .result import RunResult
 from .runner import Driver, run
 from .strategies import Strategy, Traits, create, strategies
+from .strategies.base import StorageFullError
 from ._system.deadline import TimeLimit
 from .strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
 from .work import WORKLOADS
 
 __version__ = "0.1.0"
 
-__all__ = ["DEFAULT_START_METHOD", "PHASES", "Plan", "PreflightError", "RunResult", "START_METHODS", "Strategy", "Traits", "WORKLOADS", "Driver",
+__all__ = ["DEFAULT_START_METHOD", "PHASES", "Plan", "PreflightError", "RunResult", "START_METHODS", "StorageFullError", "Strategy", "Traits", "WORKLOADS", "Driver",
            "TimeLimit", "WorkerDiedError", "WorkerError", "create", "run", "strategies", "__version__"]

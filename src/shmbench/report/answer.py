@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from ..kernels import label
 from ..phases import ONE_SHOT, total
 from ..sizes import describe
+from ..strategies import BASELINES, REFERENCE
 
-#: The two references every answer measures the winner against.
-BEHIND = {"book": "the book's recipe", "pickled": "the pickled copy"}
 
 
 @dataclass
@@ -66,7 +65,7 @@ def _excluded(r: dict) -> str | None:
 
 
 def _unstable(r: dict) -> bool:
-    return r.get("stable") is False and r["strategy"] != "serial"  # schema 1 records have no interval: as they are
+    return r.get("stable") is False and r["strategy"] != REFERENCE  # schema 1 records have no interval: as they are
 
 
 def _names(records: Sequence[dict]) -> dict[int, str]:
@@ -95,8 +94,8 @@ def answer(group: Sequence[dict], serial: dict | None = None) -> Answer:
     if serial is not None and serial not in group:
         name[id(serial)] = "`serial`"
     # A peer (an engine's own way, beside its contender) is a yardstick for that contender, not a choice.
-    contenders = [r for r in group if r["strategy"] != "serial" and not r.get("peer_of")]
-    reference = serial if serial is not None else next((r for r in group if r["strategy"] == "serial"), None)
+    contenders = [r for r in group if r["strategy"] != REFERENCE and not r.get("peer_of")]
+    reference = serial if serial is not None else next((r for r in group if r["strategy"] == REFERENCE), None)
     # Ranked on the estimates with their intervals, serial included (exactly 1.00): the fastest is
     # the best median, and every figure whose interval reaches the best one's lower end ties with it.
     pool = [r for r in contenders if _excluded(r) is None]
@@ -127,7 +126,7 @@ def answer(group: Sequence[dict], serial: dict | None = None) -> Answer:
         # The behind-figures are measured from the best settled member of the tie.
         winner = next((r for r in tied if not _unstable(r)), best)
         winner = None if winner is reference else winner
-        for strategy, what in BEHIND.items():
+        for strategy, what in BASELINES.items():
             for r in (r for r in group if r["strategy"] == strategy and r["verified"] and r.get("speedup")):
                 if winner is None or r["strategy"] in out.fastest:
                     continue
@@ -183,7 +182,7 @@ def answers(records: Sequence[dict]) -> list[Answer]:
         return r["workload"], r["rows"], r["cols"], r.get("dtype") or "float64", r["workers"]
 
     keys = list(dict.fromkeys(key(r) for r in records))
-    serials = {key(r)[:4]: r for r in records if r["strategy"] == "serial"}
+    serials = {key(r)[:4]: r for r in records if r["strategy"] == REFERENCE}
     return [answer([r for r in records if key(r) == k], serials.get(k[:4])) for k in keys]
 
 

@@ -11,18 +11,19 @@ from collections.abc import Sequence
 from ..kernels import label
 from ..phases import PHASES
 from ..sizes import describe
+from ..strategies import REGISTRY, order
 
-#: Every strategy keeps its colour in every figure (the CLI's PNG and the HTML report alike).
-_ORDER = ("serial", "threads", "mp_array", "shared_memory", "pickled", "book", "memmap", "memmap_disk", "joblib",
-          "ray", "mpi", "dask", "mpi_shm")
+#: Every strategy keeps its colour in every figure (the CLI's PNG and the HTML report alike): the
+#: registry's order (``strategies.order``) picks it.
 _PALETTE = ("#4d4d4d", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
             "#bcbd22", "#7f7f7f", "#aec7e8", "#98df8a")
 
 
 def colour(strategy: str) -> str:
-    """The strategy's colour; one not in the list gets a stable one of the palette."""
-    if strategy in _ORDER:
-        return _PALETTE[_ORDER.index(strategy)]
+    """The strategy's colour; one the registry does not know gets a stable one of the palette."""
+    place = order(strategy)
+    if place < len(REGISTRY):
+        return _PALETTE[place % len(_PALETTE)]
     return _PALETTE[sum(map(ord, strategy)) % len(_PALETTE)]
 
 

@@ -23,8 +23,24 @@ REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (
     Book, DaskStrategy)}
 
 
+#: The strategy every speed-up is over (its traits' role says so).
+REFERENCE: str = next(name for name, cls in REGISTRY.items() if cls.traits.role == "reference")
+#: The known ways an answer measures its winner against, with what the answer calls them.
+BASELINES: dict[str, str] = {name: cls.traits.label for role in ("recipe", "baseline")
+                             for name, cls in REGISTRY.items() if cls.traits.role == role}
+#: The book's recipe, which the markdown report measures the fastest strategy against.
+RECIPE: str = next(name for name, cls in REGISTRY.items() if cls.traits.role == "recipe")
+
+
+def order(name: str) -> int:
+    """Where a strategy goes in tables and figures: the registry's order, peers after, others last."""
+    known = [*REGISTRY, *PEERS_ORDER]
+    return known.index(name) if name in known else len(known)
+
+
 #: Each engine contender's peer (``shmbench.peers``): cells of their own, off by default.
 PEER_REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in map(peer_of, PEERS)}
+PEERS_ORDER = tuple(PEER_REGISTRY)
 
 
 def peer_for(name: str) -> str | None:
@@ -56,4 +72,4 @@ def create(name: str, plan: Plan, workers: int = 1, workload: str = "random",
     return cls(plan, workers, workload, start_method, nodes)
 
 
-__all__ = ["PEER_REGISTRY", "REGISTRY", "Strategy", "Traits", "create", "get", "peer_for", "strategies"]
+__all__ = ["BASELINES", "PEER_REGISTRY", "RECIPE", "REFERENCE", "REGISTRY", "Strategy", "Traits", "create", "get", "order", "peer_for", "strategies"]

@@ -6,6 +6,9 @@ itself is ``shmbench.work`` for all of them, reached through the runtime's seats
 """
 from __future__ import annotations
 
+import importlib
+import os
+import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import ClassVar
@@ -14,10 +17,14 @@ import numpy as np
 
 from .._system import preflight
 from .._system.pages import prefault
-from ..plan import Plan, _positive_int
+from ..plan import Plan, positive_int
 from ..work import check_dtype_for, check_workload, needs_input, prepare, reads_only, seed_legacy, sums_dtype
 from ._runtimes.base import DEFAULT_START_METHOD, START_METHODS, Attachment, Runtime
 from ._runtimes.seat import Command
+
+
+class StorageFullError(RuntimeError):
+    """The file system the storage lives in has no room for the pages the parent is about to write."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,16 @@ class Traits:
     every_worker_gets_work: bool = True
     #: How it runs across several nodes (``--nodes``), in words; empty: on one node only.
     nodes: str = ""
+    #: Its part in a comparison: "reference" (every speed-up is over it, every cell carries its
+    #: passes), "recipe" (the book's recipe this project grew from) or "baseline" (known ways the
+    #: answer says how far the winner is ahead of), or "".
+    role: str = ""
+    #: What a baseline is called in the answer ("the book's recipe").
+    label: str = ""
+    #: The modules it cannot run without, and the extra of ours that installs them ("" : a
+    #: dependency of shmbench itself); `shmbench list` says which is missing.
+    needs: tuple[str, ...] = ()
+    extra: str = ""
 
     @property
     def parallel(self) -> bool:
@@ -90,10 +107,10 @@ class Strategy(ABC):
     def __init__(self, plan: Plan, workers: int = 1, workload: str = "random",
                  start_method: str | None = None, nodes: int = 1) -> None:
         self.plan = plan
-        self.workers = _positive_int("workers", workers) if self.traits.parallel else 1
+        self.workers = positive_int("workers", workers) if self.traits.parallel else 1
         self.workload = check_workload(workload)
         check_dtype_for(self.workload, plan.dtype)
-        self.nodes = self._nodes(_positive_int("nodes", nodes))
+        self.nodes = self._nodes(positive_int("nodes", nodes))
         if needs_input(self.workload) and not plan.with_input:
             self.plan = replace(plan, with_input=True)
         self.start_method = self._start_method(start_method)
@@ -141,11 +158,17 @@ class Strategy(ABC):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """Why this strategy cannot run here, or None when it can."""
+        for module in cls.traits.needs:
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                install = f"'shmbench[{cls.traits.extra}]'" if cls.traits.extra else module
+                return f"{module} is not installed (pip install {install})"
         return None
 
     def need(self) -> preflight.Need:
         """Bytes this run needs at once (RAM in all, and /dev/shm), for the preflight."""
-        return preflight.matrix_need(self.plan, self.workers, self.traits.processes,
+        return preflight.matrix_need(self.plan.storage_nbytes, self.workers, self.traits.processes,
                                      in_shm=self.traits.shares_memory)
 
     def check_fits(self, force: bool = False) -> None:
@@ -203,9 +226,33 @@ class Strategy(ABC):
         else:
             prefault(self.matrix)
 
+    def backing_file(self) -> str | None:
+        """The file of a file system the storage lives in (a /dev/shm segment), while it is named."""
+        return None
+
+    def check_room(self) -> None:
+        """Before the parent writes the storage itself: a page of a full tmpfs would kill it with
+        SIGBUS, which no handler survives, so the room its file still lacks is compared with the
+        room its file system has, and a shortage is raised as ``StorageFullError``."""
+        path = self.backing_file()
+        try:
+            status = os.stat(path) if path else None
+        except FileNotFoundError:
+            return
+        if status is None:
+            return
+        lacking = status.st_size - status.st_blocks * 512  # the pages not yet allocated to it
+        usage = shutil.disk_usage(os.path.dirname(path))
+        if lacking > usage.free:
+            raise StorageFullError(f"the parent cannot write the matrix: {os.path.dirname(path)} has "
+                                   f"{usage.free / 2**20:.0f} MiB free of {usage.total / 2**20:.0f} MiB, and its "
+                                   f"file needs {lacking / 2**20:.0f} MiB more (each write past that dies of SIGBUS)")
+
     def prepare(self) -> None:
         """Reset the storage to what the workload expects (42.0 everywhere for ``pid``, the
         input for ``rowsum``, whose sums start as NaN so a missing one cannot pass)."""
+        if self.workload == "pid" or reads_only(self.workload) or needs_input(self.workload):
+            self.check_room()
         prepare(self.storage, self.workload, self.plan)
         if reads_only(self.workload):
             self.row_sums = np.full(self.plan.rows, np.nan, sums_dtype(self.plan.dtype))

@@ -17,7 +17,8 @@ class Book(MpArray):
     summary = "the book's recipe as a reference: mp_array, fork, a pool mapping one task per row"
     # Workers take chunks from one queue: on a small matrix a quick worker may take them all,
     # and the book's "every worker did some work" check would fail by chance.
-    traits = Traits(launcher="process pool", start_methods=("fork",), every_worker_gets_work=False)
+    traits = Traits(launcher="process pool", start_methods=("fork",), every_worker_gets_work=False, role="recipe",
+                    label="the book's recipe")
     runtime = RowPool
 
     def prefault_pays(self) -> bool:

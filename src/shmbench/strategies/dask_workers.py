@@ -23,18 +23,10 @@ class DaskStrategy(Strategy):
     name = "dask"
     summary = ("dask.distributed LocalCluster of W one-thread processes (Dask's threads are the threads case), "
                "direct_to_workers: private blocks sent straight to the parent")
-    traits = Traits(launcher="dask", shares_memory=False,
+    traits = Traits(launcher="dask", shares_memory=False, needs=("distributed",), extra="dask",
                     nodes="every worker is a node for data (nothing shared, even on one host); --nodes only labels them")
     runtime = DaskWorkers
     private_rows = True
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            return "distributed is not installed (pip install 'shmbench[dask]')"
-        return None
 
     def need(self) -> preflight.Need:
         # The parent's storage, the workers' private rows (one matrix in all), the answers in flight

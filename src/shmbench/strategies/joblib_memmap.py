@@ -19,19 +19,11 @@ class Joblib(FileMatrix, Strategy):
     name = "joblib"
     summary = "joblib.Parallel (loky) writing in place into an np.memmap in /dev/shm, re-opened r+ per task"
     # loky hands tasks to whichever worker is free, so a worker is not sure to get one.
-    traits = Traits(launcher="loky", every_worker_gets_work=False)
+    traits = Traits(launcher="loky", every_worker_gets_work=False, needs=("joblib",))
     runtime = Loky
 
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        try:
-            import joblib  # noqa: F401
-        except ImportError:
-            return "joblib is not installed (pip install joblib)"
-        return None
-
     def need(self) -> preflight.Need:
-        return preflight.matrix_need(self.plan, self.workers, True, in_shm=True)
+        return preflight.matrix_need(self.plan.storage_nbytes, self.workers, True, in_shm=True)
 
     def allocate(self) -> None:
         from joblib.externals.loky.backend import resource_tracker

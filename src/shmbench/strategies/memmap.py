@@ -88,7 +88,7 @@ class Memmap(FileMatrix, Strategy):
         return None
 
     def need(self) -> preflight.Need:
-        return preflight.matrix_need(self.plan, self.workers, True, in_shm=not self.on_disk)
+        return preflight.matrix_need(self.plan.storage_nbytes, self.workers, True, in_shm=not self.on_disk)
 
     def check_fits(self, force: bool = False) -> None:
         super().check_fits(force)

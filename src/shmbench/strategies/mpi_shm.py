@@ -12,13 +12,13 @@ from __future__ import annotations
 from .._system import preflight
 from ._runtimes.seat import Command
 from .base import Traits
-from .mpi_window import MpiWindow, _Exchange
+from .mpi_window import MpiWindow, Exchange
 
 
 class MpiShm(MpiWindow):
     name = "mpi_shm"
     summary = "mpiexec -n W ranks writing the parent's /dev/shm file in place (MPI launches and coordinates)"
-    traits = Traits(launcher="mpiexec", shares_memory=True,
+    traits = Traits(launcher="mpiexec", shares_memory=True, needs=("mpi4py",), extra="mpi",
                     nodes="the parent's node writes its file in place; every other node a window (as mpi) whose "
                           "rows are sent to rank 0")
 
@@ -27,8 +27,8 @@ class MpiShm(MpiWindow):
         shm = self.plan.storage_nbytes + (self.plan.nbytes * (self.nodes - 1)) // self.nodes
         return preflight.Need(shm + preflight.process_overhead(self.workers + 1, True), shm)
 
-    def attachment(self, slot: int) -> _Exchange:
-        return _Exchange(self.path, direct=True)
+    def attachment(self, slot: int) -> Exchange:
+        return Exchange(self.path, direct=True)
 
     def prepare(self) -> None:
         super(MpiWindow, self).prepare()  # the parent's file is the matrix; the other nodes' windows:

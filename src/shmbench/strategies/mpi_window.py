@@ -21,7 +21,7 @@ from .memmap import FileMatrix
 
 
 @dataclass(frozen=True)
-class _Exchange:
+class Exchange:
     path: str  # every rank maps it; the rank program opens it itself
     direct: bool = False  # the ranks of the parent's node write it in place (no window there)
 
@@ -30,16 +30,15 @@ class MpiWindow(FileMatrix, Strategy):
     name = "mpi"
     summary = "mpiexec -n W ranks sharing one MPI.Win.Allocate_shared window; results copied out to the parent"
     # The parent reads a copy of the window.
-    traits = Traits(launcher="mpiexec", shares_memory=False,
+    traits = Traits(launcher="mpiexec", shares_memory=False, needs=("mpi4py",), extra="mpi",
                     nodes="a window per node (COMM_TYPE_SHARED); MPICH's pretend nodes here, real hosts with --hosts")
     runtime = MpiRanks
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        try:
-            import mpi4py  # noqa: F401
-        except ImportError:
-            return "mpi4py is not installed (pip install 'shmbench[mpi]')"
+        missing = super().unavailable_reason()
+        if missing:
+            return missing
         return None if mpiexec() else "no mpiexec found (pip install 'shmbench[mpi]' brings MPICH's)"
 
     def _nodes(self, nodes: int) -> int:
@@ -57,8 +56,8 @@ class MpiWindow(FileMatrix, Strategy):
     def allocate(self) -> None:
         self.path, self.storage = create_file(preflight.SHM_DIR, "shmbench-mpi-", self.plan.storage_shape, self.plan.dtype)
 
-    def attachment(self, slot: int) -> _Exchange:
-        return _Exchange(self.path)
+    def attachment(self, slot: int) -> Exchange:
+        return Exchange(self.path)
 
     def start(self) -> None:
         super().start()

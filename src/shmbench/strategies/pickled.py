@@ -12,7 +12,8 @@ from .base import Strategy, Traits
 class Pickled(Strategy):
     name = "pickled"
     summary = "workers fill private copies and return them pickled (rowsum: the input goes out pickled)"
-    traits = Traits(launcher="multiprocessing", start_methods=START_METHODS, shares_memory=False)
+    traits = Traits(launcher="multiprocessing", start_methods=START_METHODS, shares_memory=False, role="baseline",
+                    label="the pickled copy")
     runtime = ProcessGroup
     private_rows = True
 

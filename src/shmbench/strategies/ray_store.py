@@ -17,18 +17,10 @@ from .base import Strategy, Traits
 class RayStore(Strategy):
     name = "ray"
     summary = "Ray's object store on this node: W actors return blocks through it; the parent assembles them"
-    traits = Traits(launcher="ray", shares_memory=False,
+    traits = Traits(launcher="ray", shares_memory=False, needs=("ray",), extra="ray",
                     nodes="ray.cluster_utils.Cluster: a raylet and an object store per node, on this machine")
     runtime = RayActors
     private_rows = True
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            return "ray is not installed (pip install 'shmbench[ray]')"
-        return None
 
     def need(self) -> preflight.Need:
         # The parent's matrix, the stores (in /dev/shm, one a node) and each actor's private rows.

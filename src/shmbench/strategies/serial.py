@@ -10,7 +10,7 @@ from .base import Strategy, Traits
 class Serial(Strategy):
     name = "serial"
     summary = "the parent fills the matrix itself; no processes, no sharing"
-    traits = Traits(launcher="none")
+    traits = Traits(launcher="none", role="reference")
     runtime = Inline
     #: How the matrix is made; a comparison keeps serial's out of forked workers (``unforked_array``).
     allocator = staticmethod(np.empty)

@@ -7,12 +7,14 @@ processes with a tracker of their own); on Python >= 3.13 workers attach with tr
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 
 import numpy as np
 
+from .._system.preflight import SHM_DIR
 from ..plan import Plan
 from ..work import reads_only
 from ._runtimes.base import START_METHODS
@@ -57,6 +59,10 @@ class SharedMemoryStrategy(Strategy):
     def mapping_name(self) -> str | None:
         segment = getattr(self, "_segment", None)
         return f"/{segment.name}" if segment is not None else None
+
+    def backing_file(self) -> str | None:
+        segment = getattr(self, "_segment", None)
+        return os.path.join(SHM_DIR, segment.name.lstrip("/")) if segment is not None else None
 
     def prefault_pays(self) -> bool:
         # The parent's 42.0 fill (pid) or its input (rowsum) created the pages.
