@@ -23,3 +23,22 @@ def runs() -> list[tuple[str, str | None]]:
     return [(name, method) for name in REGISTRY for method in methods_for(name)]
 #: Strategies that run across nodes (``--nodes``).
 NODE_STRATEGIES = [name for name, cls in REGISTRY.items() if cls.traits.nodes]
+
+
+def through(strategy, last: str):
+    """Run ``strategy``'s phases in their order (``shmbench.PHASES``) up to and including ``last``;
+    ``touch`` and ``internode`` only when named as ``last``, ``verify`` never (it is the driver's)."""
+    order = [p for p in shmbench.PHASES if p not in ("touch", "internode", "verify", "close") or p == last]
+    for phase in order[:order.index(last) + 1]:
+        getattr(strategy, phase)()
+    return strategy
+
+
+def wait_until(done, what: str, timeout: float = 30.0, poll: float = 0.01) -> None:
+    """Wait for ``done()`` to hold; fail the test, saying ``what`` never happened, after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(poll)

@@ -23,7 +23,7 @@ from shmbench import Plan, PreflightError, WorkerDiedError, WorkerError, create
 from shmbench._system import oom
 from shmbench._system.deadline import limit
 
-from cases import GROUP_STRATEGIES, METHODS, PROCESS_STRATEGIES, SHARED_GROUP
+from cases import GROUP_STRATEGIES, METHODS, PROCESS_STRATEGIES, SHARED_GROUP, through, wait_until
 
 
 def _kill_on_a_block(s, slot: int, victim: int, seen: dict) -> None:
@@ -40,9 +40,7 @@ def _kill_on_a_block(s, slot: int, victim: int, seen: dict) -> None:
 def test_worker_killed_mid_fill_fails_fast_naming_worker_and_block(strategy, method):
     # 256 MiB of fresh pages, 128 blocks: the first fill of a worker's share takes a good while.
     with create(strategy, Plan(1024, 32768, block_rows=8), workers=2, workload="random", start_method=method) as s:
-        s.allocate()
-        s.start()
-        s.prepare()
+        through(s, "prepare")
         victim, seen = s.worker_ids[1], {}
         killer = threading.Thread(target=_kill_on_a_block, args=(s, 1, victim, seen))
         killer.start()
@@ -57,12 +55,10 @@ def test_worker_killed_mid_fill_fails_fast_naming_worker_and_block(strategy, met
 
 def _kill_idle_worker_then_fill(strategy: str) -> None:
     with create(strategy, Plan(256, 64), workers=2) as s:
-        s.allocate()
-        s.start()
+        through(s, "start")
         victim = s.worker_ids[0]
         os.kill(victim, signal.SIGKILL)
-        while _left_behind([victim]):  # dead; reaping it is multiprocessing's job, not ours
-            time.sleep(0.01)
+        wait_until(lambda: not _left_behind([victim]), "the victim's death")  # reaping it is not ours
         with pytest.raises(WorkerDiedError, match="worker 0") as info:
             s.fill()
         assert "on block" not in str(info.value)  # it never reached one
@@ -90,10 +86,7 @@ def test_joblib_worker_killed_is_reported_and_nothing_outlives_the_process():
 @pytest.mark.parametrize("strategy", SHARED_GROUP)
 def test_worker_exception_is_raised_in_the_parent_with_its_traceback(strategy, method):
     with create(strategy, Plan(32, 64, block_rows=4), workers=2, workload="pid", start_method=method) as s:
-        s.allocate()
-        s.start()
-        s.prepare()
-        s.fill()
+        through(s, "fill")
         with pytest.raises(WorkerError) as info:
             s.fill()  # no prepare: every row already holds a PID, which the core must refuse
     text = str(info.value)
@@ -106,8 +99,7 @@ def test_worker_exception_is_raised_in_the_parent_with_its_traceback(strategy, m
 def test_pickled_worker_exception_is_raised_too(method):
     # Pickled workers own their rows, so a second pid fill is legitimate there: fail the core instead.
     with create("pickled", Plan(32, 64), workers=2, workload="legacy-random", start_method=method) as s:
-        s.allocate()
-        s.start()
+        through(s, "start")
         s.workload = "no-such-workload"  # reaches the worker core, which refuses it
         with pytest.raises(WorkerError, match="unknown workload"):
             s.fill()
@@ -288,6 +280,19 @@ def test_small_dev_shm_is_refused_instead_of_sigbus():
     assert "/dev/shm has 0 MiB free of 32 MiB" in forced.stderr, forced.stderr
 
 
+def test_the_parent_short_of_dev_shm_fails_its_cell_by_name_instead_of_dying():
+    reason = _small_shm_available()
+    if reason:
+        pytest.skip(reason)
+    # pid's 42s are written by the parent: past the tmpfs's end it would die of SIGBUS itself.
+    done = _run_in_small_shm("shared_memory", "64MiB", "--force", "--workload", "pid")
+    assert done.returncode == 1, done.stderr
+    assert "cell failed, the comparison goes on: shared_memory ×2: the parent cannot write the matrix: " \
+           "/dev/shm has " in done.stderr, done.stderr
+    assert "MiB free of 32 MiB, and its file needs 64 MiB more (each write past that dies of SIGBUS)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def _memory_cgroup(limit: int) -> str:
     """A memory cgroup of the test's own, below this process's, limited to ``limit`` bytes."""
     found = oom.cgroup()
@@ -373,14 +378,11 @@ def test_book_pool_worker_killed_mid_fill_fails_instead_of_hanging():
     # multiprocessing.Pool.map alone would wait forever for the killed worker's rows.
     # Large enough that the other worker cannot finish every row before the kill.
     with create("book", Plan(8192, 8192), workers=2) as s:
-        s.allocate()
-        s.start()
-        s.prepare()
+        through(s, "prepare")
         victim, matrix = s.worker_ids[0], s.matrix
 
         def kill_once_rows_arrive() -> None:  # the first rows are written: the fill is under way
-            while not matrix[:, 0].any():
-                time.sleep(0.001)
+            wait_until(lambda: matrix[:, 0].any(), "the first row's write", poll=0.001)
             os.kill(victim, signal.SIGKILL)
 
         killer = threading.Thread(target=kill_once_rows_arrive)
@@ -393,10 +395,7 @@ def test_book_pool_worker_killed_mid_fill_fails_instead_of_hanging():
 
 def test_book_worker_exception_carries_the_remote_traceback():
     with create("book", Plan(32, 64), workers=2, workload="pid") as s:
-        s.allocate()
-        s.start()
-        s.prepare()
-        s.fill()
+        through(s, "fill")
         with pytest.raises(WorkerError) as info:
             s.fill()
     assert "BlockTouchedError" in str(info.value) and "already written by another worker" in str(info.value)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from shmbench.cli import main
 from shmbench.strategies import REGISTRY
 from shmbench.strategies._runtimes.base import process_alive
 
-from cases import NODE_STRATEGIES
+from cases import NODE_STRATEGIES, through, wait_until
 
 ROWS, COLS, BLOCK_ROWS, WORKERS = 300, 2048, 16, 4  # 19 blocks: shares and nodes of unequal sizes
 
@@ -56,15 +55,11 @@ def test_ray_runs_a_raylet_and_an_object_store_per_node():
 @pytest.mark.parametrize("strategy", NODE_STRATEGIES)
 def test_a_worker_killed_on_the_second_node_is_named(strategy):
     with create(strategy, Plan(256, 64), workers=4, nodes=2) as s:
-        s.allocate()
-        s.start()
+        through(s, "start")
         assert s.node_of(3) == 1
         victim = s.worker_ids[3]
         os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while process_alive(victim):  # its runtime may reap it between two looks
-            assert time.monotonic() < deadline, "the victim never died"
-            time.sleep(0.01)
+        wait_until(lambda: not process_alive(victim), "the victim's death")  # its runtime may reap it meanwhile
         # mpiexec ends the other ranks at once; under load they may all be gone before the parent's
         # watch wakes, and then the lowest is named (mpiexec's own report is no better).
         by_mpi = REGISTRY[strategy].traits.launcher == "mpiexec"

@@ -10,7 +10,7 @@ import pytest
 import shmbench
 from shmbench import Plan, create
 from shmbench.strategies import REGISTRY
-from cases import METHODS, PARALLEL, methods_for, runs
+from cases import METHODS, PARALLEL, methods_for, runs, through
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
@@ -77,11 +77,7 @@ def test_random_of_other_dtypes_is_bit_identical_across_strategies_workers_and_s
 @pytest.mark.parametrize("dtype", ["float64", "float32", "int64", "int32", "uint8", "complex128"])
 def test_each_dtype_gets_its_natural_distribution_and_verifies(dtype):
     with shmbench.create("shared_memory", shmbench.Plan(64, 1000, dtype=dtype), workers=2) as s:
-        s.allocate()
-        s.start()
-        s.prepare()
-        s.fill()
-        s.collect()
+        through(s, "collect")
         matrix = s.matrix.copy()
         from shmbench.runner import check
 
@@ -130,14 +126,10 @@ def test_rowsum_reads_the_random_input_and_every_strategy_returns_the_same_sums(
     # The input is the random workload's matrix, so the sums can be checked from it by hand.
     plan = Plan(50, 33, block_rows=7)
     with create("serial", plan, workload="random") as s:
-        s.allocate()
-        s.start()
-        s.fill()
+        through(s, "fill")
         expected = s.matrix.sum(axis=1)
     with create("shared_memory", plan, workers=2, workload="rowsum") as s:
-        s.allocate()
-        s.start()
-        s.prepare()
+        through(s, "prepare")
         before = s.matrix.copy()
         s.fill()
         assert np.array_equal(s.row_sums, expected)
@@ -194,10 +186,7 @@ def test_legacy_random_is_fine_where_each_process_seeds_itself():
 @pytest.mark.parametrize("strategy, method", [r for r in runs() if r[1]])
 def test_worker_writes_are_visible_in_the_parent_only_when_shared(strategy, method):
     with create(strategy, Plan(16, 8, block_rows=1), workers=2, workload="pid", start_method=method) as s:
-        s.allocate()
-        s.start()
-        s.prepare()
-        s.fill()
+        through(s, "fill")
         seen = set(np.unique(s.matrix).astype(int))
         if s.traits.shares_memory and not s.traits.every_worker_gets_work:
             assert seen and seen <= set(s.worker_ids)
@@ -354,3 +343,16 @@ def test_rowsum_of_wide_rows_is_bit_exact_where_the_input_is_shipped(strategy):
     # (Dask's scatter) gave sums that differed in the last bit.
     result = shmbench.run(strategy, 32, 32768, workers=2, workload="rowsum")
     assert result.verified, result.problems
+
+
+def test_a_missing_module_of_an_extra_is_named_with_its_install_line():
+    from dataclasses import replace
+
+    from shmbench.strategies.serial import Serial
+
+    class Missing(Serial):
+        traits = replace(Serial.traits, needs=("numpy", "shmbench_no_such_module"), extra="ray")
+
+    assert Missing.unavailable_reason() == ("shmbench_no_such_module is not installed "
+                                            "(pip install 'shmbench[ray]')")
+    assert Serial.unavailable_reason() is None
