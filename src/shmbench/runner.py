@@ -38,9 +38,12 @@ def processes(strategy: Strategy) -> list[tuple[int, str]]:
     every other process the run started or depends on (``runtime: raylet``, ``runtime: mpiexec``...)."""
     # joblib with one worker runs in the parent, which is already counted.
     me = os.getpid()
-    workers = [pid for pid in strategy.worker_ids if pid != me] if strategy.traits.processes else []
+    # A worker of a cluster elsewhere has a pid of another process table: not counted here.
+    slots = [(i, pid) for i, pid in enumerate(strategy.worker_ids) if pid != me and strategy.on_this_host(i)] \
+        if strategy.traits.processes else []
+    workers = [pid for _, pid in slots]
     on = (lambda slot: f" (node {strategy.node_of(slot)})") if strategy.nodes > 1 else (lambda slot: "")
-    out = [(me, "parent")] + [(pid, f"worker {i}{on(i)}") for i, pid in enumerate(workers)]
+    out = [(me, "parent")] + [(pid, f"worker {i}{on(i)}") for i, pid in slots]
     if strategy.traits.processes:
         out += memory.runtime_processes(me, workers)
     return out

@@ -44,6 +44,9 @@ def parser() -> argparse.ArgumentParser:
                           "pretend nodes on this machine); default 1")
     run.add_argument("--hosts", type=as_hosts, metavar="A,B,...",
                      help="mpi's nodes are these hosts (mpiexec -hosts), not pretend ones; run from the first")
+    run.add_argument("--dask-address", metavar="ADDRESS",
+                     help="join the Dask cluster whose scheduler is here (tcp://host:port or a scheduler file) "
+                          "instead of starting one; shmbench never starts or stops it")
     run.add_argument("--size", action="append", type=as_size_spec,
                      help=f"ROWSxCOLS or bytes (256MiB, 1GiB: as many elements of the dtype as fit); repeatable; "
                           f"default {DEFAULT_SIZE}")

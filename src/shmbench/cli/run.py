@@ -17,7 +17,8 @@ from ..result import RunResult
 from ..plan import DEFAULT_DTYPE
 from ..report.answer import answers
 from ..sizes import describe
-from ..strategies import REGISTRY, peer_for
+from ..strategies import REGISTRY, get, peer_for
+from ..strategies._runtimes import dask_cluster
 from ..strategies._runtimes.mpi import HOSTS_ENV
 from ..strategies._runtimes.base import DEFAULT_START_METHOD
 
@@ -67,6 +68,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                          f"gives at most {max(workers)}")
     compare.check_cases(cases, args.block_rows, args.force)
     check_outputs((args.json, "--json"), (args.csv, "--csv"), (args.plot, "--plot"))
+    if args.dask_address:
+        joining = [case for case in cases if get(case.strategy).traits.launcher == "dask"]
+        if not joining:
+            raise ValueError("--dask-address is for --strategy dask (or its peer): none of the cells would join it")
+        reason = dask_cluster.probe(args.dask_address, max(case.workers for case in joining))
+        if reason:
+            raise ValueError(reason)
+        os.environ[dask_cluster.ADDRESS_ENV] = args.dask_address
     machine = sysinfo.machine()
     opened, results = open_journal(args, cases, machine)
     err = err_console()

@@ -180,6 +180,10 @@ class Strategy(ABC):
         """The ids the ``pid`` workload writes: one per worker."""
         return list(self._runtime.ids) if self._runtime else []
 
+    def on_this_host(self, slot: int) -> bool:
+        """Whether worker ``slot`` runs on this host (its pid is one of this process table's)."""
+        return self._runtime.on_this_host(slot) if self._runtime else True
+
     @abstractmethod
     def allocate(self) -> None:
         """Create the parent's storage (``self.storage``, of ``plan.storage_shape``)."""

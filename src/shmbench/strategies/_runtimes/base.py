@@ -94,6 +94,11 @@ class Runtime(ABC):
         """The workers that have not answered the command out, in words; [] where it cannot tell."""
         return []
 
+    def on_this_host(self, slot: int) -> bool:
+        """Whether worker ``slot`` runs on this host, where its pid means something (its memory can
+        be read); False for a worker of a cluster elsewhere that the run joined."""
+        return True
+
     def where(self, slot: int | None) -> str:
         """A share in words, for reports of runtimes that cannot tell the block a worker was on."""
         rows = self.shares[slot] if slot is not None else None

@@ -13,6 +13,7 @@ processes; close stops them and removes the cluster's scratch directory.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -31,6 +32,48 @@ from .seat import Command, Seat, collected
 
 _POLL_SECONDS = 0.5
 _SEATS: dict[int, Seat] = {}  # a worker process's seats, by slot (one, as each share has its worker)
+#: A running Dask scheduler to join (``tcp://host:port`` or a scheduler file) instead of starting one.
+ADDRESS_ENV = "SHMBENCH_DASK_ADDRESS"
+#: How long joining may take before the cluster is called unreachable.
+CONNECT_SECONDS = 10
+
+
+def _connect(address: str):
+    """A client of the scheduler at ``address`` (a scheduler file is read as Dask reads it)."""
+    from distributed import Client
+
+    if os.path.isfile(address):
+        return Client(scheduler_file=address, direct_to_workers=True, timeout=CONNECT_SECONDS)
+    return Client(address, direct_to_workers=True, timeout=CONNECT_SECONDS)
+
+
+def probe(address: str, workers: int) -> str | None:
+    """Why the cluster at ``address`` cannot take ``workers`` workers (one task each, one per
+    worker process), or None; asked before anything runs."""
+    try:
+        with _connect(address) as client:
+            found = len(client.scheduler_info()["workers"])
+    except (OSError, TimeoutError) as error:
+        return f"cannot reach the Dask scheduler at {address}: {error}"
+    if found < workers:
+        return f"the Dask cluster at {address} has {found} workers, fewer than the {workers} asked for"
+    return None
+
+
+def forget() -> int:
+    """On a worker of a cluster we joined: drop our seats (their rows), as we leave."""
+    count = len(_SEATS)
+    _SEATS.clear()
+    return count
+
+
+def _spread(workers: dict[str, dict], count: int) -> list[str]:
+    """``count`` worker addresses, taken host by host in turn, so the shares spread over the nodes."""
+    by_host: dict[str, list[str]] = {}
+    for address, info in sorted(workers.items()):
+        by_host.setdefault(info.get("host") or address, []).append(address)
+    order = [address for turn in itertools.zip_longest(*by_host.values()) for address in turn if address]
+    return order[:count]
 
 
 def _aligned(array: np.ndarray | None) -> np.ndarray | None:
@@ -79,6 +122,9 @@ class DaskWorkers(Runtime):
     _before: set = set()
 
     def start(self) -> list[int]:
+        self._joined = os.environ.get(ADDRESS_ENV, "").strip() or None
+        if self._joined:
+            return self._join(self._joined)
         import dask
         from distributed import Client, LocalCluster
 
@@ -136,7 +182,40 @@ class DaskWorkers(Runtime):
                          "versions": _versions()}
         return self.ids
 
+    def _join(self, address: str) -> list[int]:
+        """Use the workers of a cluster the user runs: never started, stopped or reconfigured here,
+        and no parent watch on them (a killed client leaves them to Dask's own rules: the scheduler
+        forgets a client's futures when its connection drops)."""
+        self._client = _connect(address)
+        workers = self._client.scheduler_info()["workers"]
+        if len(workers) < len(self.shares):
+            raise ValueError(f"the Dask cluster at {address} has {len(workers)} workers, fewer than {len(self.shares)}")
+        self._addresses = _spread(workers, len(self.shares))
+        pids = self._client.run(os.getpid, workers=self._addresses)
+        self.ids = [pids[a] for a in self._addresses]
+        hosts = sorted({workers[a].get("host") for a in self._addresses})
+        mine = {address.address for addresses in psutil.net_if_addrs().values() for address in addresses}
+        self._here = [workers[a].get("host") in mine | {"localhost"} for a in self._addresses]
+        here = [a for a, local in zip(self._addresses, self._here) if local]
+        self.settings = {"cluster": f"joined {address}: {len(workers)} workers, ours on {len(hosts)} host(s) "
+                                    f"({', '.join(map(str, hosts))}); never started or stopped by shmbench",
+                         "client": "Client(address, direct_to_workers=True)",
+                         "tasks": "client.submit(..., workers=[address], pure=False), one per worker; blocks kept "
+                                  "on the worker between passes, dropped when we leave",
+                         "memory": f"seen for the {len(here)} worker(s) on this host, not for the others",
+                         "versions": _versions()}
+        return self.ids
+
+    def on_this_host(self, slot: int) -> bool:
+        return self._here[slot] if getattr(self, "_joined", None) else True
+
     def _check(self, what: str) -> None:
+        if getattr(self, "_joined", None):  # the scheduler, not this host's process table, knows them
+            known = self._client.scheduler_info()["workers"]
+            slot = next((i for i, a in enumerate(self._addresses) if a not in known), None)
+            if slot is not None:
+                raise died(slot, self.ids[slot], what, self.where(slot))
+            return
         slot = first_dead(self.ids)
         if slot is not None:
             raise died(slot, self.ids[slot], what, self.where(slot))
@@ -205,6 +284,16 @@ class DaskWorkers(Runtime):
         return faults, moved, "computed: the blocks the workers sent the parent"
 
     def close(self) -> None:
+        if getattr(self, "_joined", None):
+            client, self._client = self._client, None
+            if client is not None:
+                try:
+                    client.run(forget, workers=self._addresses)  # our rows leave with us
+                except Exception:  # a worker gone meanwhile: its rows went with it
+                    pass
+                finally:
+                    client.close()
+            return
         client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
 
         def ask() -> None:
