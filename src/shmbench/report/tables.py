@@ -131,7 +131,8 @@ def cells(path: str, columns: Sequence[str] = ("workers", "nodes", "warm", "spee
             return f"{r['phases'].get('internode', 0.0):.2f} s"
         if column == "bytes":
             moved = r.get("internode_bytes") or 0
-            return f"{moved / 2**20:.0f} MiB ({r.get('internode_bytes_how') or 'measured'})" if moved else "0"
+            how = (r.get("internode_bytes_how") or "measured").split(":")[0]  # measured or computed
+            return f"{moved / 2**20:.0f} MiB ({how})" if moved else "0"
         if column == "memory":
             return f"{r['pss_multiple']:.2f}" if r.get("pss_multiple") else "–"
         return str(r.get(column) or "–")
