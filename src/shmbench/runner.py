@@ -12,13 +12,13 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from . import kernels
-from ._system import deadline, memory
+from ._system import deadline, memory, shortage
 from ._system.pages import minor_faults
 from .plan import Plan
 from .phases import PHASES, WARM, total
 from .result import RunResult
 from .strategies import Strategy, create
-from .strategies._runtimes.base import WORKER_BLAS_THREADS
+from .strategies._runtimes.base import WORKER_BLAS_THREADS, WorkerDiedError
 from .verify import verify
 
 
@@ -67,6 +67,7 @@ class Driver:
         self.phases = dict.fromkeys(PHASES, 0.0)
         self.faults: dict[str, dict[str, int]] = {}
         self._after = after_phase or (lambda name: None)
+        self._witness = shortage.Witness(strategy.storage_directory())  # memory before any worker
 
     @contextmanager
     def _phase(self, timings: dict[str, float], name: str, faults: str | None = None):
@@ -79,6 +80,9 @@ class Driver:
         except deadline.TimeLimit as error:
             busy = self.strategy.busy()
             raise deadline.TimeLimit(f"{error}" + (f"; still busy: {', '.join(busy)}" if busy else "")) from None
+        except WorkerDiedError as error:  # named the same way whatever runtime saw the death
+            error.because(self._witness.cause(error.code))
+            raise
         finally:
             timings[name] += time.perf_counter() - start
         if faults is not None:

@@ -230,25 +230,31 @@ class Strategy(ABC):
         else:
             prefault(self.matrix)
 
-    def backing_file(self) -> str | None:
-        """The file of a file system the storage lives in (a /dev/shm segment), while it is named."""
+    def backing_file(self) -> str | int | None:
+        """The storage's file in a file system (a /dev/shm segment), by its path or by a descriptor
+        the strategy holds open (a file whose name is gone); None where there is none."""
         return None
+
+    def storage_directory(self) -> str | None:
+        """The directory of the file system the shared matrix's pages come from, where a shortage
+        is looked for when a worker dies (/dev/shm unless the strategy says otherwise)."""
+        return preflight.SHM_DIR if self.traits.processes else None
 
     def check_room(self) -> None:
         """Before the parent writes the storage itself: a page of a full tmpfs would kill it with
         SIGBUS, which no handler survives, so the room its file still lacks is compared with the
         room its file system has, and a shortage is raised as ``StorageFullError``."""
-        path = self.backing_file()
+        backing, directory = self.backing_file(), self.storage_directory()
         try:
-            status = os.stat(path) if path else None
+            status = os.stat(backing) if backing is not None and directory else None
         except FileNotFoundError:
             return
         if status is None:
             return
         lacking = status.st_size - status.st_blocks * 512  # the pages not yet allocated to it
-        usage = shutil.disk_usage(os.path.dirname(path))
+        usage = shutil.disk_usage(directory)
         if lacking > usage.free:
-            raise StorageFullError(f"the parent cannot write the matrix: {os.path.dirname(path)} has "
+            raise StorageFullError(f"the parent cannot write the matrix: {directory} has "
                                    f"{usage.free / 2**20:.0f} MiB free of {usage.total / 2**20:.0f} MiB, and its "
                                    f"file needs {lacking / 2**20:.0f} MiB more (each write past that dies of SIGBUS)")
 

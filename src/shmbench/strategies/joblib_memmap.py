@@ -9,7 +9,6 @@ costs, warm or cold.
 from __future__ import annotations
 
 from .._system import preflight
-from .._system.files import create_file
 from ._runtimes.loky import Loky
 from .base import Strategy, Traits
 from .memmap import FileMatrix
@@ -30,7 +29,7 @@ class Joblib(FileMatrix, Strategy):
 
         # joblib re-opens the file by name in every task, so the name must live until close;
         # loky's resource tracker (which joblib uses for its own memmaps) removes it if we die.
-        self.path, self.storage = create_file(preflight.SHM_DIR, "shmbench-joblib-", self.plan.storage_shape, self.plan.dtype)
+        self.make_file(preflight.SHM_DIR, "shmbench-joblib-")
         resource_tracker.register(self.path, "file")
 
     def prefault_pays(self) -> bool:

@@ -38,6 +38,9 @@ class FileMatrix:
 
     path: str | None = None
     storage: np.ndarray | None
+    #: The file, held open from its making to its release: its name goes once the workers have
+    #: mapped it, and the room it still lacks is asked of it before the parent writes it.
+    _fd: int | None = None
 
     def is_shared_view(self) -> bool:
         return isinstance(self.storage, np.memmap) and self.storage.filename == os.path.realpath(self.path)
@@ -50,9 +53,20 @@ class FileMatrix:
         # The parent wrote the file's pages (42.0 or the input); workers only map them.
         return self.workload == "pid" or reads_only(self.workload)
 
+    def make_file(self, directory: str, prefix: str) -> None:
+        """Make the matrix's file in ``directory`` and map it (``self.path``, ``self.storage``)."""
+        self.path, self.storage = create_file(directory, prefix, self.plan.storage_shape, self.plan.dtype)
+        self._fd = os.open(self.path, os.O_RDONLY)
+
+    def backing_file(self) -> int | None:
+        return self._fd
+
     def release(self) -> None:
         self.storage = None
         path, self.path = self.path, None
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
         remove_file(path)
 
 
@@ -98,7 +112,10 @@ class Memmap(FileMatrix, Strategy):
                                            f"has only {free / 2**30:.2f} GiB free (use --force to try anyway)")
 
     def allocate(self) -> None:
-        self.path, self.storage = create_file(self.directory, f"shmbench-{self.name}-", self.plan.storage_shape, self.plan.dtype)
+        self.make_file(self.directory, f"shmbench-{self.name}-")
+
+    def storage_directory(self) -> str:
+        return self.directory
 
     def start(self) -> None:
         super().start()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._system import preflight
-from .._system.files import create_file, remove_file
+from .._system.files import remove_file
 from ..kernels import is_kernel
 from ..work import reads_only
 from ._runtimes.mpi import MpiRanks, mpiexec
@@ -54,7 +54,7 @@ class MpiWindow(FileMatrix, Strategy):
         return preflight.Need(both + preflight.process_overhead(self.workers + 1, True), both)
 
     def allocate(self) -> None:
-        self.path, self.storage = create_file(preflight.SHM_DIR, "shmbench-mpi-", self.plan.storage_shape, self.plan.dtype)
+        self.make_file(preflight.SHM_DIR, "shmbench-mpi-")
 
     def attachment(self, slot: int) -> Exchange:
         return Exchange(self.path)

@@ -60,7 +60,7 @@ class SharedMemoryStrategy(Strategy):
         segment = getattr(self, "_segment", None)
         return f"/{segment.name}" if segment is not None else None
 
-    def backing_file(self) -> str | None:
+    def backing_file(self) -> str | None:  # /dev/shm, the default storage_directory
         segment = getattr(self, "_segment", None)
         return os.path.join(SHM_DIR, segment.name.lstrip("/")) if segment is not None else None
 

@@ -16,13 +16,13 @@ import numpy as np
 from ..._system.start_methods import DEFAULT_START_METHOD, START_METHODS
 from ...plan import Plan
 from .deaths import FirstDeath, Roll, call_in, first_dead
-from .errors import WorkerDiedError, WorkerError, bus_error, died, failed, on_block
+from .errors import WorkerDiedError, WorkerError, died, failed, on_block
 from .seat import Command
 from .stopping import GRACE_SECONDS, end
 from .worker_side import WORKER_BLAS_THREADS, become_worker, process_alive, watch_parent
 
 __all__ = ["DEFAULT_START_METHOD", "GRACE_SECONDS", "START_METHODS", "WORKER_BLAS_THREADS", "Attachment", "Command",
-           "FirstDeath", "OnPart", "Roll", "Runtime", "WorkerDiedError", "WorkerError", "become_worker", "bus_error",
+           "FirstDeath", "OnPart", "Roll", "Runtime", "WorkerDiedError", "WorkerError", "become_worker",
            "call_in", "deliver", "died", "end", "failed", "first_dead", "ignore", "on_block", "process_alive",
            "watch_parent"]
 

@@ -162,7 +162,7 @@ class DaskWorkers(Runtime):
             done.wait()
             self._cluster = built.get("cluster")
         if "error" in built:  # "Nanny failed to start": a worker process ended while starting
-            raise died(None, None, "start", f" ({built['error']})") from built["error"]
+            raise died(None, None, "start", how=str(built["error"])) from built["error"]
         # Dask's documented way for a client outside the cluster's network path: results and
         # scattered data travel between the client and the workers directly, not through the scheduler.
         self._client = Client(self._cluster, direct_to_workers=True)

@@ -2,11 +2,8 @@
 command, where in its share, and how it ended."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
-from ..._system import preflight
 from ...plan import Plan
 
 
@@ -15,13 +12,33 @@ class WorkerError(RuntimeError):
 
 
 class WorkerDiedError(RuntimeError):
-    """A worker process ended without answering (killed, or crashed in C code)."""
+    """A worker process ended without answering (killed, or crashed in C code). ``code`` is its
+    exit code where the runtime saw it (minus the signal that ended it), else None."""
+
+    def __init__(self, who: str, during: str, where: str = "", how: str = "", code: int | None = None) -> None:
+        self.who, self.during, self.where, self.how, self.code = who, during, where, how, code
+        super().__init__(self._words())
+
+    def _words(self) -> str:
+        how = ", ".join(part for part in (f"exit code {self.code}" if self.code is not None else "", self.how) if part)
+        return f"{self.who} died during {self.during}{f' ({how})' if how else ''}{self.where}"
+
+    def __reduce__(self):
+        return type(self), (self.who, self.during, self.where, self.how, self.code)
+
+    def because(self, cause: str) -> None:
+        """Add what the death says of its cause (memory that ran out) to the report."""
+        if cause:
+            self.how = f"{self.how}, {cause}" if self.how else cause
+            self.args = (self._words(),)
 
 
-def died(slot: int | None, pid: int | None, during: str, where: str = "", how: str = "") -> WorkerDiedError:
-    """The one death report: which worker (slot and pid), in which command, where it was, how it ended."""
+def died(slot: int | None, pid: int | None, during: str, where: str = "", how: str = "",
+         code: int | None = None) -> WorkerDiedError:
+    """The one death report: which worker (slot and pid), in which command, where it was, how it
+    ended (``how`` in words, without parentheses; ``code`` its exit code, where known)."""
     who = "a worker" if slot is None else f"worker {slot} (pid {pid})"
-    return WorkerDiedError(f"{who} died during {during}{how}{where}")
+    return WorkerDiedError(who, during, where, how, code)
 
 
 def failed(during: str, detail: str) -> WorkerError:
@@ -33,15 +50,6 @@ def failed(during: str, detail: str) -> WorkerError:
     last = re.sub(r"^shmbench\.kernels\.KernelError: ", "", last)
     return WorkerError(f"a worker failed during {during}: {last}\n{detail}")
 
-
-def bus_error() -> str:
-    """What a worker's SIGBUS means here, in words: a page of the tmpfs (/dev/shm) or of the file
-    the matrix lives in could not be had, its file system being full."""
-    room = ""
-    if os.path.isdir(preflight.SHM_DIR):
-        usage = shutil.disk_usage(preflight.SHM_DIR)
-        room = f"; {preflight.SHM_DIR} has {usage.free / 2**20:.0f} MiB free of {usage.total / 2**20:.0f} MiB"
-    return f", SIGBUS: a page of the shared matrix could not be had, its file system is full{room}"
 
 
 def on_block(plan: Plan, rows: range, at: int | None) -> str:

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import signal
 import traceback
 from multiprocessing.connection import wait
 from typing import Any
 
 import numpy as np
 
-from ..._system import oom
 from ...kernels import is_kernel
-from .base import Attachment, OnPart, Runtime, become_worker, bus_error, died, end, failed, ignore, on_block
+from .base import Attachment, OnPart, Runtime, become_worker, died, end, failed, ignore, on_block
 from .seat import Command, Seat, execute
 
 _NOT_STARTED = -1  # a worker's progress before its first block
@@ -71,10 +69,8 @@ class ProcessGroup(Runtime):
         self._progress = None
         self._busy = False  # a command is out and not every worker has answered
         self._pending: tuple[str, set[int]] = ("", set())  # the command out, and who owes an answer
-        self._ooms: int | None = None
 
     def start(self) -> list[int]:
-        self._ooms = oom.kills()  # a worker's SIGKILL is the OOM killer's if the count grows
         self._progress = self._ctx.RawArray("q", [_NOT_STARTED] * len(self.shares))
         for slot, (rows, attachment) in enumerate(zip(self.shares, self.attachments)):
             parent_end, child_end = self._ctx.Pipe()
@@ -107,7 +103,7 @@ class ProcessGroup(Runtime):
                 conn.send((command, part))
             except OSError:  # the pipe broke: the worker is gone
                 self._procs[slot].join(1.0)
-                raise died(slot, self.ids[slot], command.name, how=self._how(slot)) from None
+                raise died(slot, self.ids[slot], command.name, code=self._procs[slot].exitcode) from None
         self._gather(command.name, on_part, faults.__setitem__)
         return faults
 
@@ -136,7 +132,7 @@ class ProcessGroup(Runtime):
                     else:
                         on_part(slot, *message[1:])
                 if slot in pending and not self._procs[slot].is_alive():
-                    raise died(slot, self._pid(slot), what, self._where(slot, what), self._how(slot))
+                    raise died(slot, self._pid(slot), what, self._where(slot, what), code=self._procs[slot].exitcode)
         self._busy = False
 
     def busy(self) -> list[str]:
@@ -150,14 +146,6 @@ class ProcessGroup(Runtime):
 
     def _pid(self, slot: int) -> int:
         return self.ids[slot] if slot < len(self.ids) else self._procs[slot].pid
-
-    def _how(self, slot: int) -> str:
-        code = self._procs[slot].exitcode
-        if code == -signal.SIGBUS:
-            return f" (exit code {code}{bus_error()})"
-        if code == -signal.SIGKILL and None not in (self._ooms, oom.kills()) and oom.kills() > self._ooms:
-            return f" (exit code {code}, killed by the OOM killer: {oom.usage()})"
-        return f" (exit code {code})"
 
     def _where(self, slot: int, what: str) -> str:
         return on_block(self.plan, self.shares[slot], self.progress(slot)) if what == "fill" else ""

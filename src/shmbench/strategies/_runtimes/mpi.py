@@ -141,7 +141,7 @@ class MpiRanks(Runtime):
             if self._proc.poll() is not None:
                 raise self._died("start")
             if time.monotonic() > deadline:
-                raise died(None, None, "start", how=f" (no rank called in within {_START_SECONDS:.0f} s)")
+                raise died(None, None, "start", how=f"no rank called in within {_START_SECONDS:.0f} s")
         conn = Connection(server.accept()[0].detach())
         self._lines[conn.recv()] = conn
 
@@ -200,8 +200,8 @@ class MpiRanks(Runtime):
         log = self._log.read()
         if not self.ids:
             lines = [line for line in log.splitlines() if line.strip()][-6:]
-            return died(None, None, what, how=f" (mpiexec exit code {self._proc.returncode})" +
-                        "".join(f"\n{line}" for line in lines))
+            return died(None, None, what, "".join(f"\n{line}" for line in lines),
+                        how=f"mpiexec exit code {self._proc.returncode}")
         # The rank seen to die first; mpiexec (hydra) killed the others, and its report may name
         # any of them, so its word is taken only where the watch saw nothing.
         slot = self._first_death.first()
@@ -211,7 +211,10 @@ class MpiRanks(Runtime):
             slot = None if pid is None else self.ids.index(pid)
         pid = None if slot is None else self.ids[slot]
         how = re.search(r"EXIT STRING: (.*)", log)
-        return died(slot, pid, what, how=f" ({how.group(1).strip()})" if how else "")
+        signum = re.search(r"\(signal (\d+)\)", how.group(1)) if how else None
+        if signum:  # "Killed (signal 9)": the exit code a child of ours would have had
+            return died(slot, pid, what, code=-int(signum.group(1)))
+        return died(slot, pid, what, how=how.group(1).strip() if how else "")
 
     def close(self) -> None:
         proc, self._proc, self._conn = getattr(self, "_proc", None), None, None
