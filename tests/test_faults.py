@@ -200,14 +200,29 @@ def _ray_processes() -> list[psutil.Process]:
     return found
 
 
+def _ray_starting(proc: subprocess.Popen) -> bool:
+    return any("gcs_server" in " ".join(p.cmdline()) for p in _ray_processes())
+
+
+def _ray_closing(proc: subprocess.Popen) -> bool:
+    """An actor of the cell gone: its close has begun (actors first, then ray.shutdown)."""
+    actors = _workers_of(proc, 2, timeout=60, strategy="ray")
+    wait_until(lambda: _left_behind([a.pid for a in actors]) != [a.pid for a in actors], "an actor's end",
+               timeout=60, poll=0.002)
+    return True
+
+
 @pytest.mark.slow  # a whole CLI run per case
+@pytest.mark.parametrize("moment", ["starting", "closing"])
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_cli_interrupted_while_ray_starts_exits_so_and_leaves_no_ray_process(signum, code, cli):
+def test_cli_interrupted_while_ray_starts_or_closes_exits_so_and_leaves_no_ray_process(moment, signum, code, cli):
     # ray.init makes SIGTERM sys.exit(15) first thing: it ended the run with exit 15, no line said
     # so, and an interrupt in its middle left a driver half made that died of SIGSEGV at exit.
-    proc = cli("run", "--strategy", "ray", "--workers", "2", "--size", "64MiB", "--repeat", "6")
+    # ray.shutdown left SIGTERM at its default: a SIGTERM then killed the process outright.
+    proc = cli("run", "--strategy", "ray", "--workers", "2", "--size", "16MiB", "--repeat", "0")
     deadline = time.monotonic() + 60
-    while not any("gcs_server" in " ".join(p.cmdline()) for p in _ray_processes()):  # ray.init under way
+    reached = _ray_starting if moment == "starting" else _ray_closing
+    while not reached(proc):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.02)
     proc.send_signal(signum)

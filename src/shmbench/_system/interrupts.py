@@ -8,6 +8,7 @@ raise a dropped one again, and the traceback such a drop prints is kept off the 
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -74,20 +75,40 @@ def handled() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+#: Ray's switch for programs that handle signals themselves (its constants name the JVM's). Ray's
+#: C++ failure handler otherwise takes SIGTERM while ``ray.init`` connects (a stack dump, then
+#: SIGSEGV or SIGTERM's default at exit), and ``ray.shutdown`` leaves SIGTERM at its default
+#: under Python's feet: a SIGTERM in the second of a shutdown that follows, or in any later cell,
+#: killed the process outright, nothing stopped or said (measured with sigaction here).
+RAY_SWITCH = "RAY_DISABLE_FAILURE_SIGNAL_HANDLER"
+
+
+def _switch_ray_off() -> str | None:
+    """Set Ray's switch; returns the variable's earlier value, to be given back."""
+    earlier = os.environ.get(RAY_SWITCH)
+    os.environ[RAY_SWITCH] = "1"
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:  # read once, when Ray was imported: the variable alone is too late
+        constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
+    return earlier
+
+
 @contextmanager
 def kept() -> Iterator[None]:
-    """A library's start made whole with respect to SIGINT and SIGTERM, and the process's handlers
-    kept through it. A signal that comes meanwhile is held and given to them after it: an interrupt
-    raised in the middle of ``ray.init`` left a driver half made, and the process died of SIGSEGV
-    at exit (2 of 16 tries here). ``ray.init`` also makes SIGTERM ``sys.exit(15)`` first thing, then
-    its core worker installs handlers of its own: they are undone after it, and such an exit is
-    given to the caller's handler as the SIGTERM it was."""
+    """A library's start or stop made whole with respect to SIGINT and SIGTERM, and the process's
+    handlers kept through it. A signal that comes meanwhile is held and given to them after it: an
+    interrupt raised in the middle of ``ray.init`` left a driver half made, and the process died of
+    SIGSEGV at exit (2 of 16 tries here). ``ray.init`` also makes SIGTERM ``sys.exit(15)`` first
+    thing: such an exit is given to the caller's handler as the SIGTERM it was. The handlers are
+    set again after the block, in C too (a library may have changed them under Python's feet), and
+    Ray's failure handler is switched off for the block (``RAY_SWITCH``)."""
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     held: list[int] = []
 
     def hold(signum: int, frame) -> None:
         held.append(signum)
 
+    earlier = _switch_ray_off()
     for signum, handler in handlers.items():
         if handler is not None and handler is not signal.SIG_IGN:
             signal.signal(signum, hold)
@@ -99,6 +120,10 @@ def kept() -> Iterator[None]:
         held.append(signal.SIGTERM)
         raise
     finally:
+        if earlier is None:
+            os.environ.pop(RAY_SWITCH, None)
+        else:
+            os.environ[RAY_SWITCH] = earlier
         for signum, handler in handlers.items():
             if handler is not None:  # None: installed outside Python, nothing to give back
                 signal.signal(signum, handler)

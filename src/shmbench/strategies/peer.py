@@ -118,7 +118,9 @@ class PeerStrategy(Strategy):
             if peer is not None:
                 started = [p for p in self._started if p.is_running()]
                 # Whatever the peer started and did not stop itself (its engine's workers, kept for reuse).
-                end([p.pid for p in started if not any(h in " ".join(_cmdline(p)) for h in _HELPERS)], peer.close)
+                with interrupts.kept():  # as in start: an engine's stop may take the handlers too
+                    end([p.pid for p in started if not any(h in " ".join(_cmdline(p)) for h in _HELPERS)],
+                        peer.close)
         finally:
             self.storage = None
             self._owned.close()

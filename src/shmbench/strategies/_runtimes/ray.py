@@ -126,6 +126,8 @@ class RayActors(Runtime):
                                   f"{_STORE_SLACK >> 20} MiB",
                          "tasks": "one actor (num_cpus=1) per worker, keeping its rows between passes and "
                                   "returning its blocks; the driver reads them zero-copy with ray.get",
+                         "signals": f"{interrupts.RAY_SWITCH}=1 during start and close: the driver's SIGINT and "
+                                    "SIGTERM handlers stay shmbench's (no effect on speed)",
                          "versions": f"ray {ray.__version__}"}
         return self.ids
 
@@ -192,7 +194,8 @@ class RayActors(Runtime):
             gc.collect()
 
         try:
-            end(self.ids, ask)
+            with interrupts.kept():  # ray.shutdown may leave SIGTERM's handler at its default
+                end(self.ids, ask)
         finally:
             if cluster is not None:
                 if self._tmpdir is None:
