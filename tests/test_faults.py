@@ -20,7 +20,7 @@ import pytest
 
 import shmbench
 from shmbench.strategies import REGISTRY
-from shmbench import Plan, PreflightError, WorkerDiedError, WorkerError, create
+from shmbench import Plan, PreflightError, WorkerDiedError, WorkerError, Workload, create
 from shmbench._system import oom
 from shmbench._system.deadline import limit
 
@@ -101,7 +101,7 @@ def test_pickled_worker_exception_is_raised_too(method):
     # Pickled workers own their rows, so a second pid fill is legitimate there: fail the core instead.
     with create("pickled", Plan(32, 64), workers=2, workload="legacy-random", start_method=method) as s:
         through(s, "start")
-        s.workload = "no-such-workload"  # reaches the worker core, which refuses it
+        s.work = Workload("no-such-workload")  # its name reaches the workers, which cannot resolve it
         with pytest.raises(WorkerError, match="unknown workload"):
             s.fill()
 

@@ -10,9 +10,9 @@ from .strategies import Strategy, Traits, create, strategies
 from .strategies.base import StorageFullError
 from ._system.deadline import TimeLimit
 from .strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
-from .work import WORKLOADS
+from .workloads import WORKLOADS, Workload
 
 __version__ = "0.1.0"
 
-__all__ = ["DEFAULT_START_METHOD", "PHASES", "Plan", "PreflightError", "RunResult", "START_METHODS", "StorageFullError", "Strategy", "Traits", "WORKLOADS", "Driver",
+__all__ = ["DEFAULT_START_METHOD", "PHASES", "Plan", "PreflightError", "RunResult", "START_METHODS", "StorageFullError", "Strategy", "Traits", "WORKLOADS", "Workload", "Driver",
            "TimeLimit", "WorkerDiedError", "WorkerError", "create", "run", "strategies", "__version__"]

@@ -84,7 +84,7 @@ def check_cases(cases: Iterable[Case], block_rows: int | None = None, force: boo
         plan = Plan(case.rows, case.cols, block_rows=block_rows, dtype=case.dtype)
         instance = create(case.strategy, plan, case.workers, case.workload, case.start_method, case.nodes)
         need = instance.need()
-        serial = instance.plan.storage_nbytes * (2 if kernels.is_kernel(instance.workload) else 1)
+        serial = instance.plan.storage_nbytes * (2 if instance.work.is_kernel else 1)
         preflight.check(preflight.Need(need.ram + serial + yardstick_bytes(plan.nbytes), need.shm), force)
         instance.check_fits(force)  # the strategy's own checks too (a disk's free space)
 

@@ -34,7 +34,6 @@ from functools import lru_cache
 import numpy as np
 
 from ._system.deadline import TimeLimit
-from .plan import Plan
 
 
 class KernelError(ValueError):
@@ -180,61 +179,3 @@ def own_frames(text: str, spec: str) -> list[str]:
 
 def digest(array: np.ndarray) -> str:
     return hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
-
-
-@dataclass(frozen=True)
-class Reference:
-    """What serial makes of the kernel: its output's digest, its input's, and whether two runs agreed."""
-
-    digest: str
-    input_digest: str
-    deterministic: bool
-    #: The kernel's module has a ``check``.
-    checked: bool = False
-
-    @property
-    def judged_by(self) -> str:
-        if self.deterministic:
-            return "serial's output, bit for bit"
-        if self.checked:
-            return "check() alone: the kernel is not deterministic (two serial runs differed)"
-        return "nothing: the kernel is not deterministic (two serial runs differed) and has no check()"
-
-
-@lru_cache(maxsize=8)
-def reference(plan: Plan, spec: str) -> Reference:
-    """Serial's run of the kernel, twice, in this process (cached per plan and kernel)."""
-    from .work import fill_rows, prepare, sums_dtype
-
-    kernel = load(spec)
-    storage = np.empty(plan.storage_shape, plan.dtype)
-    source = storage if kernel.read_only else storage[plan.rows:]
-    digests, input_digest = [], None
-    for _ in range(2):
-        prepare(storage, spec, plan)
-        input_digest = input_digest or digest(source)  # as prepared: the kernel may not change it
-        out = fill_rows(storage, plan, range(plan.rows), spec, 0)
-        digests.append(digest(out.astype(sums_dtype(plan.dtype)) if kernel.read_only else storage[:plan.rows]))
-    return Reference(digests[0], input_digest, digests[0] == digests[1], kernel.check is not None)
-
-
-def verify(output: np.ndarray | None, source: np.ndarray, plan: Plan, spec: str) -> list[str]:
-    """The kernel's output against serial's, its input unchanged, and the module's ``check``."""
-    kernel, ref = load(spec), reference(plan, spec)
-    problems = []
-    if kernel.read_only and (output is None or output.shape != (plan.rows,)):
-        return [f"expected {plan.rows} values, one per row, got {None if output is None else output.shape}"]
-    if digest(source) != ref.input_digest:
-        problems.append("the input matrix changed: the kernel wrote where it may only read")
-    if not ref.deterministic and kernel.check is None:  # verified means something was compared and matched
-        problems.append("not deterministic and no check(): nothing to compare")
-    if ref.deterministic and digest(output) != ref.digest:
-        problems.append("the output differs from serial's (sha256): a block written outside its worker's rows, "
-                        "or not written whole")
-    if kernel.check is not None:
-        try:
-            if kernel.check(output) is False:
-                problems.append("check() returned False")
-        except Exception as error:
-            problems.append(f"check() failed: {type(error).__name__}: {error}")
-    return problems

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 
-from . import kernels
 from ._system import deadline, memory, shortage
 from ._system.pages import minor_faults
 from .plan import Plan
@@ -19,7 +18,7 @@ from .phases import PHASES, WARM, total
 from .result import RunResult
 from .strategies import Strategy, create
 from .strategies._runtimes.base import WORKER_BLAS_THREADS, WorkerDiedError
-from .verify import verify
+from .verify import reference, verify
 
 
 def check(strategy: Strategy) -> list[str]:
@@ -240,5 +239,4 @@ def result_of(driver: Driver, pids: list[int], problems: list[str], warm: list[f
         nodes=instance.nodes, internode_bytes=instance.internode_bytes, internode_bytes_how=instance.internode_bytes_how,
         settings=instance.settings,
         blas_threads_per_worker=WORKER_BLAS_THREADS if instance.traits.processes else None,
-        verified_by=kernels.reference(plan, instance.workload).judged_by if kernels.is_kernel(instance.workload)
-        else None, **extra)
+        verified_by=reference(plan, instance.workload).judged_by if instance.work.is_kernel else None, **extra)

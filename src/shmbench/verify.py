@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from . import kernels
 from .plan import Plan
-from .work import DEFAULT_VALUE
+from .work import DEFAULT_VALUE, fill_rows, prepare, sums_dtype
+from .workloads import Workload, resolve
 
 # Rows are compared on their first few values first; only rows that agree there are
 # compared in full, so finding repeated rows costs one small sort, not a pass per row.
@@ -112,19 +115,76 @@ def verify_rowsum(matrix: np.ndarray, plan: Plan, row_sums: np.ndarray | None) -
     return problems
 
 
-def verify(matrix: np.ndarray, plan: Plan, workload: str, worker_ids: Collection[int],
+def verify(matrix: np.ndarray, plan: Plan, workload: str | Workload, worker_ids: Collection[int],
            every_worker: bool = True, row_sums: np.ndarray | None = None,
            source: np.ndarray | None = None) -> list[str]:
-    """Problems found in ``matrix`` (and in ``row_sums``, for ``rowsum``) after ``workload`` ran;
-    an empty list means verified. A kernel's output is checked against serial's, and its input
-    ``source`` for changes (``shmbench.kernels.verify``)."""
+    """Problems found in ``matrix`` (and in ``row_sums``, for a workload that reads) after
+    ``workload`` ran; an empty list means verified. A kernel's output is checked against serial's,
+    and its input ``source`` for changes (``verify_kernel``)."""
+    workload = resolve(workload)
     if matrix.shape != plan.shape or matrix.dtype != np.dtype(plan.dtype):
         return [f"matrix is {matrix.dtype}{matrix.shape}, expected {plan.dtype}{plan.shape}"]
-    if kernels.is_kernel(workload):
-        return kernels.verify(row_sums if kernels.load(workload).read_only else matrix,
-                              matrix if source is None else source, plan, workload)
-    if workload == "pid":
+    if workload.is_kernel:
+        return verify_kernel(row_sums if workload.reads else matrix, matrix if source is None else source, plan,
+                             workload.name)
+    if workload.over_default:
         return verify_pid(matrix, plan, worker_ids, every_worker)
-    if workload == "rowsum":
+    if workload.reads:
         return verify_rowsum(matrix, plan, row_sums)
     return verify_random(matrix, plan)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What serial makes of the kernel: its output's digest, its input's, and whether two runs agreed."""
+
+    digest: str
+    input_digest: str
+    deterministic: bool
+    #: The kernel's module has a ``check``.
+    checked: bool = False
+
+    @property
+    def judged_by(self) -> str:
+        if self.deterministic:
+            return "serial's output, bit for bit"
+        if self.checked:
+            return "check() alone: the kernel is not deterministic (two serial runs differed)"
+        return "nothing: the kernel is not deterministic (two serial runs differed) and has no check()"
+
+
+@lru_cache(maxsize=8)
+def reference(plan: Plan, spec: str) -> Reference:
+    """Serial's run of the kernel, twice, in this process (cached per plan and kernel)."""
+    kernel = kernels.load(spec)
+    storage = np.empty(plan.storage_shape, plan.dtype)
+    source = storage if kernel.read_only else storage[plan.rows:]
+    digests, input_digest = [], None
+    for _ in range(2):
+        prepare(storage, spec, plan)
+        input_digest = input_digest or kernels.digest(source)  # as prepared: the kernel may not change it
+        out = fill_rows(storage, plan, range(plan.rows), spec, 0)
+        digests.append(kernels.digest(out.astype(sums_dtype(plan.dtype)) if kernel.read_only else storage[:plan.rows]))
+    return Reference(digests[0], input_digest, digests[0] == digests[1], kernel.check is not None)
+
+
+def verify_kernel(output: np.ndarray | None, source: np.ndarray, plan: Plan, spec: str) -> list[str]:
+    """The kernel's output against serial's, its input unchanged, and the module's ``check``."""
+    kernel, ref = kernels.load(spec), reference(plan, spec)
+    problems = []
+    if kernel.read_only and (output is None or output.shape != (plan.rows,)):
+        return [f"expected {plan.rows} values, one per row, got {None if output is None else output.shape}"]
+    if kernels.digest(source) != ref.input_digest:
+        problems.append("the input matrix changed: the kernel wrote where it may only read")
+    if not ref.deterministic and kernel.check is None:  # verified means something was compared and matched
+        problems.append("not deterministic and no check(): nothing to compare")
+    if ref.deterministic and kernels.digest(output) != ref.digest:
+        problems.append("the output differs from serial's (sha256): a block written outside its worker's rows, "
+                        "or not written whole")
+    if kernel.check is not None:
+        try:
+            if kernel.check(output) is False:
+                problems.append("check() returned False")
+        except Exception as error:
+            problems.append(f"check() failed: {type(error).__name__}: {error}")
+    return problems

@@ -18,7 +18,7 @@ from .._system.preflight import PreflightError
 from ..report.publish import PublishError
 from ..sizes import parse_size
 from ..strategies import REGISTRY
-from ..work import WORKLOADS
+from ..workloads import WORKLOADS
 from ..strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
 
 from .common import DEFAULT_REPEAT, DEFAULT_SIZE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, MIN_BUDGET, TOTAL_BUDGET, UsageError, err_console

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..sizes import parse_size
-from ..work import check_workload
+from ..workloads import resolve
 
 from .common import UsageError
 
@@ -65,7 +65,7 @@ as_limit = number("a number of seconds", lambda v: 0 < v < float("inf"), "above 
 
 def as_workload(text: str) -> str:
     try:
-        return check_workload(text)
+        return resolve(text).name
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

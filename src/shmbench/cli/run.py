@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import compare, journal, kernels, report
+from ..workloads import resolve
 from .. import records as derived
 from .._system import interrupts, noise, sysinfo
 from ..journal import Journal
@@ -109,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 # One line; a kernel's own frames after it (the record keeps the whole traceback).
                 err.print(escape(f"shmbench: cell failed, the comparison goes on: {case.strategy} ×{case.workers}: "
                                  + result.error), soft_wrap=True)
-                if kernels.is_kernel(case.workload):
+                if resolve(case.workload).is_kernel:
                     for frame in kernels.own_frames("\n".join(result.problems), case.workload):
                         if frame not in shown:  # once for the run: every cell of a group may fail alike
                             shown.add(frame)

@@ -18,7 +18,8 @@ import numpy as np
 from .._system import preflight
 from .._system.pages import prefault
 from ..plan import Plan, positive_int
-from ..work import check_dtype_for, check_workload, needs_input, prepare, reads_only, seed_legacy, sums_dtype
+from ..work import prepare, seed_legacy, sums_dtype
+from ..workloads import Workload, resolve
 from ._runtimes.base import DEFAULT_START_METHOD, START_METHODS, Attachment, Runtime
 from ._runtimes.seat import Command
 
@@ -104,14 +105,15 @@ class Strategy(ABC):
     #: Workers write rows of their own, which the parent never prepared; results come back in ``collect``.
     private_rows: ClassVar[bool] = False
 
-    def __init__(self, plan: Plan, workers: int = 1, workload: str = "random",
+    def __init__(self, plan: Plan, workers: int = 1, workload: str | Workload = "random",
                  start_method: str | None = None, nodes: int = 1) -> None:
         self.plan = plan
         self.workers = positive_int("workers", workers) if self.traits.parallel else 1
-        self.workload = check_workload(workload)
-        check_dtype_for(self.workload, plan.dtype)
+        #: The workload, resolved once: what it reads and writes, and what it needs around it.
+        self.work = resolve(workload)
+        self.work.check_dtype(plan.dtype)
         self.nodes = self._nodes(positive_int("nodes", nodes))
-        if needs_input(self.workload) and not plan.with_input:
+        if self.work.from_input and not plan.with_input:
             self.plan = replace(plan, with_input=True)
         self.start_method = self._start_method(start_method)
         self.storage: np.ndarray | None = None
@@ -127,6 +129,11 @@ class Strategy(ABC):
         #: How the engine was set up (``Runtime.settings``), kept after close for the record.
         self.settings: dict[str, str] = {}
         self._runtime: Runtime | None = None
+
+    @property
+    def workload(self) -> str:
+        """The workload's name, as records and the commands sent to workers carry it."""
+        return self.work.name
 
     def _nodes(self, nodes: int) -> int:
         if nodes > 1 and not self.traits.nodes:
@@ -202,7 +209,7 @@ class Strategy(ABC):
             return None
         if self.plan.with_input:
             return self.storage[self.plan.rows:]
-        return self.storage if reads_only(self.workload) else None
+        return self.storage if self.work.reads else None
 
     def attachment(self, slot: int) -> Attachment:
         """What worker ``slot`` is given to reach the storage."""
@@ -210,7 +217,7 @@ class Strategy(ABC):
 
     def start(self) -> None:
         """Start the workers and let each reach the matrix."""
-        seed_legacy(self.workload, self.plan.seed)
+        seed_legacy(self.work, self.plan.seed)
         self._runtime = self.runtime(self.plan, self.plan.share_rows(self.workers),
                                      [self.attachment(slot) for slot in range(self.workers)], self.start_method,
                                      [self.node_of(slot) for slot in range(self.workers)])
@@ -261,10 +268,10 @@ class Strategy(ABC):
     def prepare(self) -> None:
         """Reset the storage to what the workload expects (42.0 everywhere for ``pid``, the
         input for ``rowsum``, whose sums start as NaN so a missing one cannot pass)."""
-        if self.workload == "pid" or reads_only(self.workload) or needs_input(self.workload):
+        if self.work.parent_writes:
             self.check_room()
-        prepare(self.storage, self.workload, self.plan)
-        if reads_only(self.workload):
+        prepare(self.storage, self.work, self.plan)
+        if self.work.reads:
             self.row_sums = np.full(self.plan.rows, np.nan, sums_dtype(self.plan.dtype))
 
     def fill(self) -> None:
@@ -277,7 +284,7 @@ class Strategy(ABC):
         rows the workers off it wrote. Nothing for strategies on one node, or a read-only workload."""
         if not self.traits.nodes:
             return
-        if reads_only(self.workload):
+        if self.work.reads:
             self.internode_bytes, self.internode_bytes_how = 0, "computed: a read-only workload sends back sums only"
             return
         faults, self.internode_bytes, self.internode_bytes_how = self._runtime.internode(
@@ -286,7 +293,7 @@ class Strategy(ABC):
 
     def collect(self) -> None:
         """Bring results back into the parent's matrix, where they do not land there already."""
-        if self.private_rows and not reads_only(self.workload):
+        if self.private_rows and not self.work.reads:
             self._note(self._runtime.run(Command("collect", self.workload), self._take))
 
     def _take(self, slot: int, kind: str, where: int, part: np.ndarray) -> None:
@@ -301,7 +308,7 @@ class Strategy(ABC):
     @property
     def output(self) -> np.ndarray:
         """What the run produced: the matrix, or the row sums of a read-only workload."""
-        return self.row_sums if reads_only(self.workload) else self.matrix
+        return self.row_sums if self.work.reads else self.matrix
 
     def busy(self) -> list[str]:
         """The workers still on a command, each with the block it is on, where the runtime can tell."""

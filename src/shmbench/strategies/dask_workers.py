@@ -13,8 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from .._system import preflight
-from ..kernels import is_kernel
-from ..work import reads_only
 from ._runtimes.dask_cluster import DaskWorkers
 from .base import Strategy, Traits
 
@@ -33,8 +31,8 @@ class DaskStrategy(Strategy):
         # (one more matrix at the end of a collect) and an input: its rows, or all of it to every
         # worker for a kernel.
         shipped = 0
-        if self.plan.with_input or reads_only(self.workload):
-            shipped = self.workers if is_kernel(self.workload) else 1
+        if self.plan.with_input or self.work.reads:
+            shipped = self.workers if self.work.whole_input else 1
         ram = self.plan.storage_nbytes + 2 * self.plan.nbytes + shipped * self.plan.nbytes
         return preflight.Need(ram + preflight.process_overhead(self.workers + 1, True), 0)
 

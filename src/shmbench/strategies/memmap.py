@@ -19,7 +19,6 @@ import numpy as np
 from .._system import preflight
 from .._system.files import create_file, filesystem, remove_file
 from ..plan import Plan
-from ..work import reads_only
 from ._runtimes.base import START_METHODS
 from ._runtimes.group import ProcessGroup
 from .base import Strategy, Traits
@@ -51,7 +50,7 @@ class FileMatrix:
 
     def prefault_pays(self) -> bool:
         # The parent wrote the file's pages (42.0 or the input); workers only map them.
-        return self.workload == "pid" or reads_only(self.workload)
+        return self.work.over_default or self.work.reads
 
     def make_file(self, directory: str, prefix: str) -> None:
         """Make the matrix's file in ``directory`` and map it (``self.path``, ``self.storage``)."""

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 from .._system import preflight
 from .._system.files import remove_file
-from ..kernels import is_kernel
-from ..work import reads_only
 from ._runtimes.mpi import MpiRanks, mpiexec
 from ._runtimes.seat import Command
 from .base import Strategy, Traits
@@ -43,7 +41,7 @@ class MpiWindow(FileMatrix, Strategy):
 
     def _nodes(self, nodes: int) -> int:
         nodes = super()._nodes(nodes)
-        if nodes > 1 and (reads_only(self.workload) or is_kernel(self.workload)):
+        if nodes > 1 and (self.work.reads or self.work.is_kernel):
             raise ValueError("mpi on several nodes runs the writing workloads (random, pid, legacy-random) only: "
                              "an input would first have to travel to every node")
         return nodes
@@ -68,11 +66,11 @@ class MpiWindow(FileMatrix, Strategy):
         self._runtime.run(Command("prepare", self.workload))
 
     def prefault_pays(self) -> bool:
-        return self.workload == "pid"  # the ranks' 42.0 created the window's pages
+        return self.work.over_default  # the ranks' 42.0 created the window's pages
 
     def collect(self) -> None:
         faults = self._runtime.run(Command("collect", self.workload))
-        if not reads_only(self.workload):
+        if not self.work.reads:
             self._note(faults)
 
     def is_shared_view(self) -> bool:

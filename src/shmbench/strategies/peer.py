@@ -20,7 +20,6 @@ import psutil
 from .._system import interrupts, preflight
 from .._system.janitor import Janitor
 from ..peers import PEERS, WORKLOADS
-from ..work import reads_only
 from ._runtimes.base import end
 from .base import Strategy, Traits
 
@@ -99,7 +98,7 @@ class PeerStrategy(Strategy):
 
     def fill(self) -> None:
         sums = self._peer.run(self.workload, self.storage)
-        if reads_only(self.workload):
+        if self.work.reads:
             self.row_sums[:] = sums
 
     def internode(self) -> None:
@@ -109,7 +108,7 @@ class PeerStrategy(Strategy):
         """Nothing: the peer's pass ends with the parent holding the result."""
 
     def reveal(self) -> None:
-        if hasattr(self._peer, "show") and not reads_only(self.workload):
+        if hasattr(self._peer, "show") and not self.work.reads:
             self._peer.show(self.storage)
 
     def close(self) -> None:

@@ -16,7 +16,6 @@ import numpy as np
 
 from .._system.preflight import SHM_DIR
 from ..plan import Plan
-from ..work import reads_only
 from ._runtimes.base import START_METHODS
 from ._runtimes.group import ProcessGroup
 from .base import Strategy, Traits
@@ -66,7 +65,7 @@ class SharedMemoryStrategy(Strategy):
 
     def prefault_pays(self) -> bool:
         # The parent's 42.0 fill (pid) or its input (rowsum) created the pages.
-        return self.workload == "pid" or reads_only(self.workload)
+        return self.work.over_default or self.work.reads
 
     def attachment(self, slot: int) -> _SegmentAttachment:
         return _SegmentAttachment(self._segment.name)

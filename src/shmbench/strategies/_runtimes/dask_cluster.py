@@ -27,7 +27,6 @@ import psutil
 from ..._system.janitor import Janitor
 from .base import (OnPart, Runtime, WorkerDiedError, become_worker, deliver, died, end, failed, first_dead,
                    ignore)
-from ...kernels import is_kernel
 from .seat import Command, Seat, collected
 
 _POLL_SECONDS = 0.5
@@ -225,7 +224,7 @@ class DaskWorkers(Runtime):
         # another address): ask the process table before, and while waiting.
         self._check(command.name)
         client = self._client
-        whole = source is not None and is_kernel(command.workload)  # a kernel is given the whole input
+        whole = source is not None and command.work.whole_input
         futures, given = [], []
         for slot, (address, attachment, rows) in enumerate(zip(self._addresses, self.attachments, self.shares)):
             part = None

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from ...kernels import is_kernel
 from .base import Attachment, OnPart, Runtime, become_worker, died, end, failed, ignore, on_block
 from .seat import Command, Seat, execute
 
@@ -42,7 +41,7 @@ def _worker_main(conn, slot: int, attachment: Attachment, plan, rows: range, pro
             if command is None:
                 break
             # Every answer carries the minor page faults the command cost this worker.
-            conn.send(("done", execute(seat, command, send, source, 0 if is_kernel(command.workload) else rows.start)))
+            conn.send(("done", execute(seat, command, send, source, 0 if command.work.whole_input else rows.start)))
     except EOFError:
         pass  # the parent is gone; nothing more to do
     except BaseException:
@@ -99,7 +98,7 @@ class ProcessGroup(Runtime):
         for slot, (conn, rows) in enumerate(zip(self._conns, self.shares)):
             try:  # a private copy of the input goes with the command, where the worker needs one:
                 # its own rows, or all of them for a kernel (a stencil reads around its rows)
-                part = source if source is None or is_kernel(command.workload) else source[rows.start:rows.stop]
+                part = source if source is None or command.work.whole_input else source[rows.start:rows.stop]
                 conn.send((command, part))
             except OSError:  # the pipe broke: the worker is gone
                 self._procs[slot].join(1.0)

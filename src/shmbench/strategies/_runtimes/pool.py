@@ -15,7 +15,6 @@ from functools import partial
 
 import numpy as np
 
-from ...kernels import is_kernel
 from .base import OnPart, Roll, Runtime, call_in, deliver, end, failed, ignore
 from .seat import Command, Seat, collected
 
@@ -57,7 +56,7 @@ class RowPool(Runtime):
     def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
         if command.name == "fill":  # the book's workers only fill: the matrix is the parent's already
             # One task per row; a kernel is promised whole blocks (and its block's generator).
-            if is_kernel(command.workload):
+            if command.work.is_kernel:
                 blocks = (self.plan.block(i) for i in range(self.plan.n_blocks))
                 rows = [range(b.start, b.stop) for b in blocks]
             else:

@@ -13,8 +13,8 @@ import numpy as np
 
 from ..._system.pages import minor_faults, prefault
 from ...plan import Plan
-from ...kernels import is_kernel
-from ...work import DEFAULT_VALUE, fill_rows, needs_input, reads_only
+from ...work import DEFAULT_VALUE, fill_rows
+from ...workloads import Workload, resolve
 
 #: ``send(kind, where, array)``: a part of the answer ("block", block index) or ("sums", first row).
 Send = Callable[[str, int, np.ndarray], None]
@@ -28,6 +28,11 @@ class Command:
     workload: str = "random"
     #: Refuse rows that do not hold the prepared value (``pid``); off where rows are the worker's own.
     check_default: bool = True
+
+    @property
+    def work(self) -> Workload:
+        """The workload, resolved in this process (a kernel imported here); ``ValueError`` if unknown."""
+        return resolve(self.workload)
 
 
 @dataclass
@@ -64,32 +69,33 @@ def execute(seat: Seat, command: Command, send: Send, source: np.ndarray | None 
     faults = minor_faults()
     mine = seat.matrix[seat.view]
     if command.name == "prepare":
-        if command.workload == "pid":
+        if command.work.over_default:
             mine.fill(DEFAULT_VALUE)
-        elif needs_input(command.workload):
+        elif command.work.from_input:
             mine.fill(0)  # as the parent's own prepare leaves a kernel's output
     elif command.name == "touch":
         prefault(mine)
     elif command.name == "fill":
         matrix, first_row, given = seat.matrix, seat.first_row, None
-        if is_kernel(command.workload):
+        work = command.work
+        if work.whole_input:
             if source is None:
                 shared = seat.exchange if seat.exchange is not None else seat.matrix
-                source = shared[seat.plan.rows:] if needs_input(command.workload) else shared
+                source = shared[seat.plan.rows:] if work.from_input else shared
             given = source
-            if reads_only(command.workload):
+            if work.reads:
                 matrix, first_row = source, 0
         elif source is not None:
             matrix, first_row = source, source_first_row
-        elif reads_only(command.workload) and seat.exchange is not None:
+        elif work.reads and seat.exchange is not None:
             mine[...] = seat.exchange[seat.rows.start:seat.rows.stop]
-        sums = fill_rows(matrix, seat.plan, seat.rows, command.workload, seat.worker_id, command.check_default,
+        sums = fill_rows(matrix, seat.plan, seat.rows, work, seat.worker_id, command.check_default,
                          first_row, seat.on_block, given)
         if sums is not None and seat.rows:
             send("sums", seat.rows.start, sums)
     elif command.name == "collect":
         if seat.exchange is not None:
-            if not reads_only(command.workload):
+            if not command.work.reads:
                 seat.exchange[seat.rows.start:seat.rows.stop] = mine
         else:  # block by block: a large share never sits in memory twice at once
             for index in seat.plan.blocks_of(seat.rows):
