@@ -8,11 +8,12 @@ raise a dropped one again, and the traceback such a drop prints is kept off the 
 """
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from .environ import setting
 
 
 class Terminated(KeyboardInterrupt):
@@ -83,14 +84,11 @@ def handled() -> Iterator[None]:
 RAY_SWITCH = "RAY_DISABLE_FAILURE_SIGNAL_HANDLER"
 
 
-def _switch_ray_off() -> str | None:
-    """Set Ray's switch; returns the variable's earlier value, to be given back."""
-    earlier = os.environ.get(RAY_SWITCH)
-    os.environ[RAY_SWITCH] = "1"
+def _switch_ray_off() -> None:
+    """Ray's switch, for a module of Ray's already imported: it read the variable then, once."""
     constants = sys.modules.get("ray._private.ray_constants")
-    if constants is not None:  # read once, when Ray was imported: the variable alone is too late
+    if constants is not None:
         constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
-    return earlier
 
 
 @contextmanager
@@ -108,22 +106,19 @@ def kept() -> Iterator[None]:
     def hold(signum: int, frame) -> None:
         held.append(signum)
 
-    earlier = _switch_ray_off()
+    _switch_ray_off()
     for signum, handler in handlers.items():
         if handler is not None and handler is not signal.SIG_IGN:
             signal.signal(signum, hold)
     try:
-        yield
+        with setting(RAY_SWITCH, "1"):
+            yield
     except SystemExit as error:
         if error.code != signal.SIGTERM:
             raise
         held.append(signal.SIGTERM)
         raise
     finally:
-        if earlier is None:
-            os.environ.pop(RAY_SWITCH, None)
-        else:
-            os.environ[RAY_SWITCH] = earlier
         for signum, handler in handlers.items():
             if handler is not None:  # None: installed outside Python, nothing to give back
                 signal.signal(signum, handler)

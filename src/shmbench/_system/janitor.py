@@ -51,17 +51,12 @@ class Janitor:
     def marking(self) -> Iterator[None]:
         """Every process started meanwhile, and every one those start, carries this janitor's mark:
         should the parent die, the janitor ends them all."""
-        before = os.environ.get(MARK_ENV)
-        os.environ[MARK_ENV] = self.mark
+        from .environ import setting  # here, not above: the janitor itself runs as a script
+
         self._proc.stdin.write(json.dumps({"pids": [], "paths": [], "mark": self.mark}).encode() + b"\n")
         self._proc.stdin.flush()
-        try:
+        with setting(MARK_ENV, self.mark):
             yield
-        finally:
-            if before is None:
-                os.environ.pop(MARK_ENV, None)
-            else:
-                os.environ[MARK_ENV] = before
 
     def close(self, clean: bool = False) -> None:
         """Dismiss the janitor; with ``clean`` (a runtime whose start was cut short knows not all it

@@ -7,12 +7,16 @@ once beside it. The names they define are importable from here too.
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from ..._system.janitor import Janitor
 from ..._system.start_methods import DEFAULT_START_METHOD, START_METHODS
 from ...plan import Plan
 from .deaths import FirstDeath, Roll, call_in, first_dead
@@ -54,6 +58,10 @@ class Runtime(ABC):
     ``start`` returns the worker ids; ``run`` carries one command to every worker and returns each
     one's minor page faults, or raises the one ``WorkerDiedError``/``WorkerError``; ``close`` stops
     and reaps every worker, once, whatever state they are in.
+
+    Teardown is written where things are made: ``start`` registers the undoing of each thing as it
+    makes it (``made``, ``scratch``, ``hire_janitor``), and the one ``close`` undoes them, the last
+    made first, also after a start cut short midway.
     """
 
     #: How the workers are launched, as ``shmbench list`` and the results name it.
@@ -71,6 +79,27 @@ class Runtime(ABC):
         #: How the engine was set up (client options, store size, wait mode...), in words, for the
         #: record: a reader can check each contender was run as its engine's users would.
         self.settings: dict[str, str] = {}
+        self._made = ExitStack()
+
+    def made(self, undo: Callable[..., object], *args: object, **kwargs: object) -> None:
+        """Have ``close`` call ``undo(*args, **kwargs)``: registered as the thing it undoes is made."""
+        self._made.callback(undo, *args, **kwargs)
+
+    def scratch(self, prefix: str, where: str | None = None) -> str:
+        """A folder of the runtime's own (in ``where``, else the temporary directory), removed by ``close``."""
+        folder = tempfile.mkdtemp(prefix=prefix, dir=where)
+        self.made(shutil.rmtree, folder, ignore_errors=True)
+        return folder
+
+    def hire_janitor(self, paths: Sequence[str] = ()) -> Janitor:
+        """A janitor for what the runtime starts beside its workers, which it ends (and ``paths``
+        it removes) should the parent die. Hired first, it is dismissed after everything else is
+        undone; if ``start`` was cut short (no worker ids yet), it first sweeps as if the parent
+        had died: the runtime does not know all it started."""
+        janitor = Janitor()
+        janitor.watch(paths=list(paths))
+        self.made(lambda: janitor.close(clean=not self.ids))
+        return janitor
 
     @abstractmethod
     def start(self) -> list[int]:
@@ -86,9 +115,11 @@ class Runtime(ABC):
         the runtime has several nodes): (each worker's faults, bytes moved, how they were counted)."""
         return [0] * len(self.shares), 0, "computed: nothing crosses nodes"
 
-    @abstractmethod
     def close(self) -> None:
-        """Stop and reap every worker; idempotent."""
+        """Stop and reap every worker and undo whatever ``start`` made, the last made first; once
+        (again, it does nothing), whatever state the workers are in."""
+        made, self._made = self._made, ExitStack()
+        made.close()
 
     def busy(self) -> list[str]:
         """The workers that have not answered the command out, in words; [] where it cannot tell."""

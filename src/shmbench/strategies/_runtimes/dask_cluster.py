@@ -24,7 +24,6 @@ import traceback
 import numpy as np
 import psutil
 
-from ..._system.janitor import Janitor
 from .base import (OnPart, Runtime, WorkerDiedError, become_worker, deliver, died, end, failed, first_dead,
                    ignore)
 from .seat import Command, Seat, collected
@@ -117,26 +116,26 @@ def _task(slot: int, attachment, plan, rows: range, command: Command, source, so
 
 class DaskWorkers(Runtime):
     launcher = "dask"
-    _client = _cluster = _scratch = _janitor = None
-    _before: set = set()
 
     def start(self) -> list[int]:
+        self._client = self._cluster = None
         self._joined = os.environ.get(ADDRESS_ENV, "").strip() or None
         if self._joined:
             return self._join(self._joined)
         import dask
         from distributed import Client, LocalCluster
 
-        self._before = {child.pid for child in psutil.Process().children()}
-        self._scratch = tempfile.mkdtemp(prefix="shmbench-dask-")
-        self._janitor = Janitor()
-        self._janitor.watch(paths=[self._scratch])  # the workers exit on their own; their space stays
+        before = {child.pid for child in psutil.Process().children()}
+        scratch = tempfile.mkdtemp(prefix="shmbench-dask-")
+        janitor = self.hire_janitor(paths=[scratch])  # the workers exit on their own; their space stays
+        self.made(shutil.rmtree, scratch, ignore_errors=True)
         # A worker that dies fails its task at once (Dask would retry it elsewhere three times);
         # no memory limit: the nanny would pause, spill or restart a worker holding a large share.
-        self._config = dask.config.set({"distributed.scheduler.allowed-failures": 0,
-                                        "temporary-directory": self._scratch,
-                                        "distributed.worker.daemon": True})
-        self._config.__enter__()
+        config = dask.config.set({"distributed.scheduler.allowed-failures": 0, "temporary-directory": scratch,
+                                  "distributed.worker.daemon": True})
+        self.made(config.__exit__, None, None, None)
+        config.__enter__()
+        self.made(self._stop, before, janitor.pid)  # before the cluster: one cut short is closed too
         built: dict = {}
         done = threading.Event()
 
@@ -186,6 +185,7 @@ class DaskWorkers(Runtime):
         and no parent watch on them (a killed client leaves them to Dask's own rules: the scheduler
         forgets a client's futures when its connection drops)."""
         self._client = _connect(address)
+        self.made(self._leave, self._client)
         workers = self._client.scheduler_info()["workers"]
         if len(workers) < len(self.shares):
             raise ValueError(f"the Dask cluster at {address} has {len(workers)} workers, fewer than {len(self.shares)}")
@@ -282,17 +282,16 @@ class DaskWorkers(Runtime):
         faults = self.run(command, counted)
         return faults, moved, "computed: the blocks the workers sent the parent"
 
-    def close(self) -> None:
-        if getattr(self, "_joined", None):
-            client, self._client = self._client, None
-            if client is not None:
-                try:
-                    client.run(forget, workers=self._addresses)  # our rows leave with us
-                except Exception:  # a worker gone meanwhile: its rows went with it
-                    pass
-                finally:
-                    client.close()
-            return
+    def _leave(self, client) -> None:
+        """Leave a cluster the run joined: our rows go with us, the cluster stays as it was."""
+        try:
+            client.run(forget, workers=self._addresses)
+        except Exception:  # a worker gone meanwhile (or none asked yet): its rows went with it
+            pass
+        finally:
+            client.close()
+
+    def _stop(self, before: set[int], janitor: int) -> None:
         client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
 
         def ask() -> None:
@@ -305,19 +304,8 @@ class DaskWorkers(Runtime):
                 if cluster is not None:
                     cluster.close()
 
-        try:
-            end(self.ids, ask)
-            # A worker the nanny started again after one died is none of ``ids``: left running, it
-            # wrote its scratch space again after we removed it.
-            end([child.pid for child in psutil.Process().children() if child.pid not in self._before
-                 and child.pid != getattr(self._janitor, "pid", None) and _restarted(child)])
-        finally:
-            if getattr(self, "_config", None) is not None:
-                self._config.__exit__(None, None, None)
-                self._config = None
-            scratch, self._scratch = self._scratch, None
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
-            janitor, self._janitor = self._janitor, None
-            if janitor is not None:
-                janitor.close()
+        end(self.ids, ask)
+        # A worker the nanny started again after one died is none of ``ids``: left running, it
+        # wrote its scratch space again after we removed it.
+        end([child.pid for child in psutil.Process().children() if child.pid not in before
+             and child.pid != janitor and _restarted(child)])

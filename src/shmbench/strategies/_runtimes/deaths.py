@@ -6,12 +6,11 @@ a socket of the parent's) and a watch on pidfds or sockets see the first death b
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import select
 import threading
 from collections.abc import Sequence
-from multiprocessing.connection import Client, Connection, Listener, wait
+from multiprocessing.connection import Client, Connection, Listener
 
 from .errors import WorkerDiedError, died
 from .worker_side import become_worker, process_alive
@@ -22,68 +21,11 @@ def first_dead(pids: Sequence[int]) -> int | None:
     return next((slot for slot, pid in enumerate(pids) if not process_alive(pid)), None)
 
 
-class Roll:
-    """The roll of a pool that starts its workers itself (a process pool, loky): each worker calls
-    in from its initializer (``call_in``), so the parent learns every worker's pid; and each keeps
-    its end open until it exits, so the first end to close names the worker that died first.
-
-    Such pools only say that *a* worker died, then end the others themselves: asking afterwards
-    would find them all dead. The roll sees the same event the pool reacts to, before it reacts.
-    """
-
-    def __init__(self, workers: int) -> None:
-        self.workers, self.pids, self.dead = workers, [], None
-        # A backlog for every worker: they call in while the parent still waits on the pool.
-        self._listener = Listener(family="AF_UNIX", backlog=max(1, workers))
-        self.address = self._listener.address
-        self._conns: list[Connection] = []
-        self._wake_r, self._wake_w = mp.Pipe(duplex=False)
-        self._thread = threading.Thread(target=self._watch, name="shmbench-roll", daemon=True)
-
-    def take(self) -> list[int]:
-        """Accept every worker's call (they have all started by now); returns pids, by slot."""
-        for _ in range(self.workers):
-            conn = self._listener.accept()
-            self._conns.append(conn)
-            self.pids.append(conn.recv())
-        self._thread.start()
-        return self.pids
-
-    def _watch(self) -> None:
-        ready = wait([*self._conns, self._wake_r])
-        gone = [self._conns.index(c) for c in ready if c is not self._wake_r]
-        if gone:
-            self.dead = min(gone)
-
-    def check(self, during: str, where: str = "") -> None:
-        """Raise the death report if a worker has already gone (asked of the process table first:
-        the pool may have ended the others since, and their ends closed too)."""
-        gone = [slot for slot, pid in enumerate(self.pids) if not process_alive(pid)]
-        if len(gone) == 1:  # the one that died: the pool has not ended the others yet
-            raise died(gone[0], self.pids[gone[0]], during, where)
-        if gone or self.dead is not None:  # several gone: the first end to close names it
-            raise self.report(during, where)
-
-    def report(self, during: str, where: str = "") -> WorkerDiedError:
-        if self._thread.ident is not None:  # started: every worker had called in
-            self._thread.join(1.0)
-        slot = self.dead if self.dead is not None else first_dead(self.pids)
-        return died(slot, None if slot is None else self.pids[slot], during, where)
-
-    def close(self) -> None:
-        self._wake_w.send(None)
-        if self._thread.is_alive():
-            self._thread.join()
-        for conn in [*self._conns, self._wake_r, self._wake_w]:
-            conn.close()
-        self._listener.close()
-
-
 class FirstDeath:
-    """Which of ``pids`` (processes of another launcher) died first, seen as it happens, on a thread.
+    """Which of ``pids`` died first, seen as it happens, on a thread: the one watch of every
+    runtime whose launcher (mpiexec, a pool) ends the other workers itself when one dies.
 
-    mpiexec ends the other ranks itself when one dies, and its report may name one it killed:
-    asking afterwards would find them all dead. A worker with a socket of its own to the parent
+    mpiexec's report may name a rank it killed: asking afterwards would find them all dead. A worker with a socket of its own to the parent
     (``lines``: slot -> file descriptor) is watched there: its end closes as it exits, before
     anyone else can notice the death and react. Others are watched by pidfd, which becomes
     readable only once the process is fully gone: a rank killed beside one that died could be
@@ -132,6 +74,55 @@ class FirstDeath:
         for fd in [*self._opened, self._wake_r, self._wake_w]:
             os.close(fd)
         self._opened, self._slots = [], {}
+
+
+class Roll:
+    """The roll of a pool that starts its workers itself (a process pool, loky): each worker calls
+    in from its initializer (``call_in``), so the parent learns every worker's pid; and each keeps
+    its end open until it exits, so a ``FirstDeath`` on those ends names the worker that died first.
+
+    Such pools only say that *a* worker died, then end the others themselves: asking afterwards
+    would find them all dead. The roll sees the same event the pool reacts to, before it reacts.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers, self.pids = workers, []
+        # A backlog for every worker: they call in while the parent still waits on the pool.
+        self._listener = Listener(family="AF_UNIX", backlog=max(1, workers))
+        self.address = self._listener.address
+        self._conns: list[Connection] = []
+        self._watch: FirstDeath | None = None
+
+    def take(self) -> list[int]:
+        """Accept every worker's call (they have all started by now); returns pids, by slot."""
+        for _ in range(self.workers):
+            conn = self._listener.accept()
+            self._conns.append(conn)
+            self.pids.append(conn.recv())
+        self._watch = FirstDeath(self.pids, {slot: conn.fileno() for slot, conn in enumerate(self._conns)})
+        return self.pids
+
+    def check(self, during: str, where: str = "") -> None:
+        """Raise the death report if a worker has already gone (asked of the process table first:
+        the pool may have ended the others since, and their ends closed too)."""
+        gone = [slot for slot, pid in enumerate(self.pids) if not process_alive(pid)]
+        if len(gone) == 1:  # the one that died: the pool has not ended the others yet
+            raise died(gone[0], self.pids[gone[0]], during, where)
+        if gone or (self._watch is not None and self._watch.slot is not None):  # the first end to close names it
+            raise self.report(during, where)
+
+    def report(self, during: str, where: str = "") -> WorkerDiedError:
+        slot = self._watch.first() if self._watch is not None else None  # None: not every worker called in
+        if slot is None:
+            slot = first_dead(self.pids)
+        return died(slot, None if slot is None else self.pids[slot], during, where)
+
+    def close(self) -> None:
+        if self._watch is not None:  # it polls the ends: stopped before they close
+            self._watch.close()
+        for conn in self._conns:
+            conn.close()
+        self._listener.close()
 
 
 _ROLL: Connection | None = None  # a pool worker's end of its roll call, held until it exits

@@ -70,6 +70,7 @@ class ProcessGroup(Runtime):
         self._pending: tuple[str, set[int]] = ("", set())  # the command out, and who owes an answer
 
     def start(self) -> list[int]:
+        self.made(self._stop)
         self._progress = self._ctx.RawArray("q", [_NOT_STARTED] * len(self.shares))
         for slot, (rows, attachment) in enumerate(zip(self.shares, self.attachments)):
             parent_end, child_end = self._ctx.Pipe()
@@ -149,7 +150,7 @@ class ProcessGroup(Runtime):
     def _where(self, slot: int, what: str) -> str:
         return on_block(self.plan, self.shares[slot], self.progress(slot)) if what == "fill" else ""
 
-    def close(self) -> None:
+    def _stop(self) -> None:
         procs, conns, busy = self._procs, self._conns, self._busy
         self._procs, self._conns, self._progress, self._busy = [], [], None, False
 

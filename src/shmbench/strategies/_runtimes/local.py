@@ -31,9 +31,6 @@ class Inline(Runtime):
         execute(self._seat, command, lambda *part: on_part(0, *part), source)
         return []  # the parent's own faults are the parent's figure
 
-    def close(self) -> None:
-        self._seat = None
-
 
 class Threads(Runtime):
     """One daemon thread per share, each serving the commands of its own share.
@@ -54,6 +51,7 @@ class Threads(Runtime):
         self._seats: dict[int, Seat] = {}
         self._threads = [threading.Thread(target=self._serve, args=(slot,), name=f"shmbench-thread-{slot}",
                                           daemon=True) for slot in range(len(self.shares))]
+        self.made(self._stop)
         for thread in self._threads:
             thread.start()
         self.ids = self._on_every_thread(self._sit)
@@ -106,12 +104,10 @@ class Threads(Runtime):
         return [f"thread {slot} (id {self.ids[slot] if slot < len(self.ids) else '?'})"
                 f"{on_block(self.plan, self.shares[slot], self._at[slot])}" for slot in sorted(self._pending)]
 
-    def close(self) -> None:
-        threads, self._threads = getattr(self, "_threads", []), []
-        busy = getattr(self, "_pending", set())
-        for inbox in getattr(self, "_inboxes", []):
+    def _stop(self) -> None:
+        for inbox in self._inboxes:
             inbox.put(None)
-        for slot, thread in enumerate(threads):
-            if slot not in busy:  # a busy one cannot be stopped; it ends with the process
-                thread.join()
+        for slot, thread in enumerate(self._threads):
+            if slot not in self._pending and thread.ident is not None:  # a busy one cannot be stopped;
+                thread.join()  # it ends with the process
         self._seats = {}

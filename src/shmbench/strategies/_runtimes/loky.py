@@ -29,7 +29,6 @@ def _task(attachment, plan, rows: range, command: Command):
 
 class Loky(Runtime):
     launcher = "loky"
-    _parallel = _folder = _roll = None
 
     def start(self) -> list[int]:
         from joblib import Parallel, delayed, parallel_config
@@ -37,14 +36,19 @@ class Loky(Runtime):
 
         # With one worker joblib runs tasks in the parent (n_jobs=1): no worker calls in.
         self._roll = Roll(len(self.shares) if len(self.shares) > 1 else 0)
+        self.made(self._roll.close)
         # joblib makes a temporary folder for its memmapping even when it dumps nothing, and
         # removes it only at exit: give it one of ours. max_nbytes=None: nothing to dump.
-        self._folder = tempfile.mkdtemp(prefix="shmbench-joblib-", dir=preflight.SHM_DIR)
-        resource_tracker.register(self._folder, "folder")
+        folder = tempfile.mkdtemp(prefix="shmbench-joblib-", dir=preflight.SHM_DIR)
+        self.made(resource_tracker.unregister, folder, "folder")  # after the folder is gone
+        self.made(shutil.rmtree, folder, ignore_errors=True)
+        resource_tracker.register(folder, "folder")
         with parallel_config(backend="loky", initializer=call_in, initargs=(self._roll.address, os.getpid())):
-            self._parallel = Parallel(n_jobs=len(self.shares), temp_folder=self._folder, max_nbytes=None)
+            self._parallel = Parallel(n_jobs=len(self.shares), temp_folder=folder, max_nbytes=None)
+        self._executors = []
+        self.made(self._stop)
         self._parallel.__enter__()  # the same workers for every call until close
-        self._executors = [getattr(self._parallel._backend, "_workers", None)]
+        self._executors.append(getattr(self._parallel._backend, "_workers", None))
         self._call([delayed(os.getpid)() for _ in self.shares], "start")
         self.ids = self._roll.take() or [os.getpid()]
         import joblib
@@ -80,24 +84,12 @@ class Loky(Runtime):
             faults[slot] += count
         return faults
 
-    def close(self) -> None:
-        from joblib.externals.loky.backend import resource_tracker
-
-        parallel, self._parallel = self._parallel, None
-        executors = {id(e): e for e in getattr(self, "_executors", []) if e is not None}.values()
+    def _stop(self) -> None:
+        executors = {id(e): e for e in self._executors if e is not None}.values()
 
         def ask() -> None:
-            parallel.__exit__(None, None, None)
+            self._parallel.__exit__(None, None, None)
             for executor in executors:  # terminate() also removes the executor's temporary folder
                 executor.terminate(kill_workers=True)
 
-        try:
-            if parallel is not None:
-                end([pid for pid in self.ids if pid != os.getpid()], ask)
-        finally:
-            if self._roll is not None:
-                self._roll.close()
-            folder, self._folder = self._folder, None
-            if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
-                resource_tracker.unregister(folder, "folder")
+        end([pid for pid in self.ids if pid != os.getpid()], ask)

@@ -25,7 +25,6 @@ from multiprocessing.connection import Connection, wait
 import numpy as np
 import psutil
 
-from ..._system.janitor import Janitor
 from ..._system.files import remove_file
 from ..._system.preflight import SHM_DIR
 from .base import FirstDeath, OnPart, Runtime, deliver, died, end, failed, ignore
@@ -93,10 +92,17 @@ class MpiRanks(Runtime):
     launcher = "mpiexec"
 
     def start(self) -> list[int]:
+        # Rank 0 removes its node's segments should the parent die; the janitor every node's.
+        self._janitor = self.hire_janitor()
+        self._segments: set[str] = set()
+        self.made(self._remove_segments)
         self._log = tempfile.TemporaryFile("w+")
+        self.made(self._log.close)
+        self._lines: dict[int, Connection] = {}  # rank -> its socket, for the ranks on this host
+        self.made(self._close_lines)
+        self._busy = True  # until the ranks have answered: a job cut short in its start is ended, not asked
         folder = tempfile.mkdtemp(prefix="shmbench-mpi-")  # private (0700): only we reach the socket
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._lines: dict[int, Connection] = {}  # rank -> its socket, for the ranks on this host
         try:
             server.bind(os.path.join(folder, "control"))
             server.listen(len(self.shares))
@@ -107,12 +113,12 @@ class MpiRanks(Runtime):
                  exchange.path, "direct" if exchange.direct else "window", json.dumps(dataclasses.asdict(self.plan))],
                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
                 env=self._environment())
+            self.made(self._stop_job)
             # Every rank on this host calls in with its rank before rank 0 answers "start" (which
             # says how many there are); rank 0's line carries the answers.
             while 0 not in self._lines:
                 self._accept(server)
             self._conn = self._lines[0]
-            self._busy = True
             started = self._answer("start")[0]
             while len(self._lines) < sum(here for *_, here in started):
                 self._accept(server)
@@ -121,12 +127,11 @@ class MpiRanks(Runtime):
             shutil.rmtree(folder, ignore_errors=True)
         self.ids, self.nodes = [pid for pid, *_ in started], [node for _, node, *_ in started]
         self._first_death = FirstDeath(self.ids, {rank: line.fileno() for rank, line in self._lines.items()})
+        self.made(self._first_death.close)  # it polls the lines: stopped before they close
         # MPICH unlinks its /dev/shm segments at MPI_Finalize, which a killed rank never reaches:
         # each rank named the ones it maps, to remove what is left of them at close.
-        self._segments = {path for _, _, paths, _ in started for path in paths
-                          if path.startswith(f"{SHM_DIR}/mpich_shm_")}
-        # Rank 0 removes its node's segments should the parent die; the janitor every node's.
-        self._janitor = Janitor()
+        self._segments.update(path for _, _, paths, _ in started for path in paths
+                              if path.startswith(f"{SHM_DIR}/mpich_shm_"))
         self._janitor.watch(paths=sorted(self._segments))
         self.settings = {"wait": "ranks on this host block on a socket of their own between commands; a rank "
                                  f"done early sleeps in an Ibarrier tested every <= {WAIT_CAP_SECONDS * 1e3:g} ms",
@@ -216,33 +221,24 @@ class MpiRanks(Runtime):
             return died(slot, pid, what, code=-int(signum.group(1)))
         return died(slot, pid, what, how=how.group(1).strip() if how else "")
 
-    def close(self) -> None:
-        proc, self._proc, self._conn = getattr(self, "_proc", None), None, None
-        lines, self._lines = list(getattr(self, "_lines", {}).values()), {}
+    def _stop_job(self) -> None:
+        lines = list(self._lines.values())
 
         def ask() -> None:
             for line in lines:
                 line.send(None)
 
-        try:
-            if proc is not None:
-                try:  # mpiexec's proxies and the ranks it started, before they go
-                    job = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
-                except psutil.NoSuchProcess:
-                    job = []
-                end([proc, *job], None if getattr(self, "_busy", True) or not lines else ask)
-        finally:
-            watch, self._first_death = getattr(self, "_first_death", None), None
-            if watch is not None:  # it polls the lines: stopped before they close
-                watch.close()
-            for line in lines:
-                line.close()
-            log, self._log = getattr(self, "_log", None), None
-            if log is not None:
-                log.close()
-            for path in getattr(self, "_segments", ()):
-                remove_file(path)
-            self._segments = set()
-            janitor, self._janitor = getattr(self, "_janitor", None), None
-            if janitor is not None:
-                janitor.close()
+        try:  # mpiexec's proxies and the ranks it started, before they go
+            job = [p.pid for p in psutil.Process(self._proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            job = []
+        end([self._proc, *job], None if self._busy or not lines else ask)
+
+    def _close_lines(self) -> None:
+        for line in self._lines.values():
+            line.close()
+        self._lines = {}
+
+    def _remove_segments(self) -> None:
+        for path in self._segments:
+            remove_file(path)

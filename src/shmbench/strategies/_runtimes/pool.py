@@ -47,8 +47,10 @@ class RowPool(Runtime):
 
     def start(self) -> list[int]:
         self._roll = Roll(len(self.shares))
+        self.made(self._roll.close)
         self.pool = ProcessPoolExecutor(len(self.shares), mp_context=mp.get_context(self.start_method), initializer=_init,
                                         initargs=(self.attachments[0], self.plan, self._roll.address, os.getpid()))
+        self.made(self._stop, self.pool)
         self.pool.submit(os.getpid).result()  # under fork the executor starts every worker at once
         self.ids = self._roll.take()
         return self.ids
@@ -75,9 +77,7 @@ class RowPool(Runtime):
             self._roll.check(command.name, "; its row tasks are lost")
         return []
 
-    def close(self) -> None:
-        pool, self.pool = self.pool, None
-        if pool is not None:  # a stopped or stuck worker would hold shutdown(wait=True) for ever
-            end(self.ids, lambda: pool.shutdown(wait=False, cancel_futures=True))
-            pool.shutdown(wait=True)  # every worker has ended: the executor reaps them
-            self._roll.close()
+    def _stop(self, pool: ProcessPoolExecutor) -> None:
+        # A stopped or stuck worker would hold shutdown(wait=True) for ever: end them first.
+        end(self.ids, lambda: pool.shutdown(wait=False, cancel_futures=True))
+        pool.shutdown(wait=True)  # every worker has ended: the executor reaps them

@@ -21,9 +21,7 @@ import tempfile
 import numpy as np
 import psutil
 
-from ..._system import interrupts
-from ..._system.janitor import Janitor
-
+from ..._system import environ, interrupts
 from .base import OnPart, Runtime, become_worker, deliver, died, end, failed, ignore
 from .seat import Command, Seat, collected
 
@@ -77,37 +75,36 @@ class _Actor:
 
 class RayActors(Runtime):
     launcher = "ray"
-    _actors: list = []
-    _session: str | None = None
-    _cluster = _tmpdir = _janitor = None
-    _fetched: dict = {}  # slot -> answer, pulled to the driver's node by ``internode``
 
     def start(self) -> list[int]:
         import ray
 
         if ray.is_initialized():
             raise RuntimeError("Ray is already running in this process; the ray strategy starts its own")
+        self._actors: list = []
+        self._cluster = None
+        self._fetched: dict = {}  # slot -> answer, pulled to the driver's node by ``internode``
         # Ray's sockets live under its temporary directory, whose path must stay short.
-        self._session = tempfile.mkdtemp(prefix="shmbench-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
-        self._janitor = Janitor()
-        self._janitor.watch(paths=[self._session])  # first: the parent may die while Ray starts
+        session = tempfile.mkdtemp(prefix="shmbench-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        janitor = self.hire_janitor(paths=[session])  # first: the parent may die while Ray starts
+        self.made(shutil.rmtree, session, ignore_errors=True)
         before = {p.pid for p in psutil.Process().children(recursive=True)}
+        nodes = max(self.nodes) + 1
+        if nodes > 1:  # where the cluster notes its address for ``ray.init("auto")``: our session, not /tmp/ray
+            self.made(environ.restore, "RAY_TMPDIR", os.environ.get("RAY_TMPDIR"))
+            os.environ["RAY_TMPDIR"] = session
+            os.makedirs(os.path.join(session, "ray"))
+        self.made(self._stop)  # before ray.init: one cut short leaves a node and a driver half made
         # The janitor marks Ray's processes and those they start later (its agents). Ray installs
         # signal handlers of its own; the caller's (the CLI stops workers and exits 143 on SIGTERM)
         # must stay in charge.
-        with self._janitor.marking(), interrupts.kept():
+        with janitor.marking(), interrupts.kept():
             quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
-            nodes = max(self.nodes) + 1
             if nodes == 1:
                 ray.init(num_cpus=len(self.shares), object_store_memory=store_bytes(self.plan.nbytes),
-                         include_dashboard=False, _temp_dir=self._session, **quiet)
+                         include_dashboard=False, _temp_dir=session, **quiet)
             else:
-                # Where the cluster notes its address for ``ray.init("auto")``: our session, not /tmp/ray.
-                self._tmpdir = os.environ.get("RAY_TMPDIR")
-                os.environ["RAY_TMPDIR"] = self._session
-                os.makedirs(os.path.join(self._session, "ray"))
-                self._cluster = _cluster(nodes, -(-len(self.shares) // nodes), store_bytes(self.plan.nbytes),
-                                         self._session)
+                self._cluster = _cluster(nodes, -(-len(self.shares) // nodes), store_bytes(self.plan.nbytes), session)
                 ray.init(address=self._cluster.address, **quiet)
         actor = ray.remote(num_cpus=1)(_Actor)
         places = self._places() if nodes > 1 else [{}] * len(self.shares)
@@ -116,7 +113,7 @@ class RayActors(Runtime):
         self.ids = self._get([a.pid.remote() for a in self._actors], "start")
         # Ray's own processes (raylets, GCS, agents) outlived a killed parent here: the janitor ends them.
         started = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in before]
-        self._janitor.watch(started + self.ids)
+        janitor.watch(started + self.ids)
         store = store_bytes(self.plan.nbytes)
         self.settings = {"init": (f"ray.init(num_cpus={len(self.shares)}, object_store_memory={store}, "
                                   "include_dashboard=False)") if nodes == 1 else
@@ -173,12 +170,10 @@ class RayActors(Runtime):
         faults = [self._fetched[slot][0] if slot in self._fetched else 0 for slot in range(len(self.shares))]
         return faults, moved, "computed: the blocks of the actors off the driver's node"
 
-    def close(self) -> None:
+    def _stop(self) -> None:
         import ray
 
-        actors, self._actors = self._actors, []
-
-        cluster, self._cluster, self._fetched = self._cluster, None, {}
+        actors, cluster = self._actors, self._cluster
 
         def ask() -> None:
             for actor in actors:
@@ -193,20 +188,6 @@ class RayActors(Runtime):
             # of 6 runs after ray in one process here, and in none once they are collected now.
             gc.collect()
 
-        try:
-            with interrupts.kept():  # ray.shutdown may leave SIGTERM's handler at its default
-                end(self.ids, ask)
-        finally:
-            if cluster is not None:
-                if self._tmpdir is None:
-                    os.environ.pop("RAY_TMPDIR", None)
-                else:
-                    os.environ["RAY_TMPDIR"] = self._tmpdir
-            session, self._session = self._session, None
-            if session is not None:
-                shutil.rmtree(session, ignore_errors=True)
-            janitor, self._janitor = self._janitor, None
-            if janitor is not None:
-                # A start cut short (SIGTERM in ray.init) left processes ray.shutdown knows nothing of:
-                # a gcs_server outlived the run in 1 of 10 tries here.
-                janitor.close(clean=not self.ids)
+        self._actors, self._cluster, self._fetched = [], None, {}
+        with interrupts.kept():  # ray.shutdown may leave SIGTERM's handler at its default
+            end(self.ids, ask)
