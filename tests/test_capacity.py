@@ -82,8 +82,8 @@ def test_a_cell_stops_early_only_when_its_interval_lies_below_the_leader():
 
     rng = np.random.default_rng(3)
     serial, _, yard = _rounds(rng, 8, missing=0.0)
-    slow = Rounds(cell=[s / 0.3 for s in serial], serial=serial, yardstick=yard)  # pickled: 0.3x serial
-    near = Rounds(cell=[s / 1.88 for s in serial], serial=serial, yardstick=yard)
+    slow = Rounds(cell=[s / 0.3 for s in serial], reference=serial, yardstick=yard)  # pickled: 0.3x serial
+    near = Rounds(cell=[s / 1.88 for s in serial], reference=serial, yardstick=yard)
     assert _behind(slow, 2, leader=1.85)
     assert not _behind(near, 2, leader=1.85)  # a near tie gets its rounds
-    assert not _behind(Rounds(cell=slow.cell[:3], serial=serial[:3], yardstick=yard[:3]), 2, leader=1.85)
+    assert not _behind(Rounds(cell=slow.cell[:3], reference=serial[:3], yardstick=yard[:3]), 2, leader=1.85)

@@ -111,7 +111,7 @@ def test_rounds_alternate_their_order_and_stop_when_the_figures_settle():
     rounds = interleave(_Fake("cell", log, 0.1), _Fake("serial", log, 0.2), _Fake("yardstick", log, 0.1),
                         min_rounds=2, budget=60.0)
     # Constant times settle as soon as an interval exists: MIN_SAMPLES rounds, not the budget.
-    assert len(rounds.cell) == len(rounds.serial) == len(rounds.yardstick) == MIN_SAMPLES
+    assert len(rounds.cell) == len(rounds.reference) == len(rounds.yardstick) == MIN_SAMPLES
     assert rounds.settled
     forward, backward = ["cell", "yardstick", "serial"], ["serial", "yardstick", "cell"]
     assert log[:3] == forward and log[3:6] == backward and log[6:9] == forward
@@ -127,5 +127,5 @@ def test_a_spent_budget_stops_after_the_minimum_and_says_the_figures_did_not_set
             return next(times), []
 
     rounds = interleave(Noisy("cell", log, 0), None, _Fake("yardstick", log, 0.1), min_rounds=3, budget=0.0)
-    assert len(rounds.cell) == 3 and rounds.serial == [] and not rounds.settled
+    assert len(rounds.cell) == 3 and rounds.reference == [] and not rounds.settled
     assert "serial" not in log

@@ -177,9 +177,9 @@ def clearly_behind(rounds, workers: int, leader: float) -> bool:
     """Whether a cell's speed-up interval lies clearly below the leader's lower end (by more than
     a stable figure's spread: the test is repeated round after round, and a near tie must get its
     rounds): more rounds cannot bring it into contention, so it has the precision it needs."""
-    if not rounds.serial:
+    if not rounds.reference:
         return False
-    estimate = capacity.speedup(rounds.serial, rounds.cell, rounds.yardstick, workers)[0]
+    estimate = capacity.speedup(rounds.reference, rounds.cell, rounds.yardstick, workers)[0]
     return estimate.has_interval and estimate.high < leader * (1 - STABLE_SPREAD)
 
 
@@ -251,7 +251,7 @@ def _measure(driver: Driver, serial: Driver | None, case: Case, repeat: int, bud
     sha = output_digest(driver.strategy) if digest else None
     if rounds is None:
         return result_of(driver, pids, problems, [], samples, digest=sha)
-    reference = {REFERENCE: rounds.serial, "yardstick": rounds.yardstick, "yardstick_threads": case.workers,
+    reference = {REFERENCE: rounds.reference, "yardstick": rounds.yardstick, "yardstick_threads": case.workers,
                  "yardstick_kind": yardstick.kind,
                  "yardstick_bytes": yardstick_bytes(driver.strategy.plan.nbytes)}
     return result_of(driver, pids, problems or rounds.problems, rounds.cell, samples, reference=reference,

@@ -29,7 +29,8 @@ class Rounds:
     """The passes of a cell and of its references, one of each per round, in round order."""
 
     cell: list[float] = field(default_factory=list)
-    serial: list[float] = field(default_factory=list)  # empty when the cell is serial itself
+    #: The reference's passes (``strategies.REFERENCE``); empty when the cell is the reference itself.
+    reference: list[float] = field(default_factory=list)
     yardstick: list[float] = field(default_factory=list)
     settled: bool = False
     #: Stopped before settling because its speed-up lies clearly below its group's leader.
@@ -43,29 +44,29 @@ class Rounds:
         if len(self.cell) < MIN_SAMPLES:
             return False
         figures = [median_ci(paired_ratios(self.cell, self.yardstick))]
-        if self.serial:
-            figures.append(capacity.speedup(self.serial, self.cell, self.yardstick, workers)[0])
+        if self.reference:
+            figures.append(capacity.speedup(self.reference, self.cell, self.yardstick, workers)[0])
         else:
             figures.append(median_ci(self.cell))
         return all(f.within(target) for f in figures)
 
 
-def interleave(cell: Driver, serial: Driver | None, yardstick: Yardstick, min_rounds: int, budget: float,
+def interleave(cell: Driver, reference: Driver | None, yardstick: Yardstick, min_rounds: int, budget: float,
                target: float = TARGET, on_round: Callable[[int], None] | None = None,
                decided: Callable[[Rounds], bool] | None = None) -> Rounds:
-    """Warm passes of ``cell`` paired with ``serial``'s and the yardstick's, at least ``min_rounds``,
+    """Warm passes of ``cell`` paired with the ``reference``'s (serial's) and the yardstick's, at least ``min_rounds``,
     then more until every figure settles within ``target``, ``budget`` seconds have gone, or
     ``decided(rounds)`` says more rounds cannot change the answer (a cell clearly behind).
 
-    The order alternates (cell, serial, yardstick; then yardstick, serial, cell) so a machine
+    The order alternates (cell, yardstick, reference; then reference, yardstick, cell) so a machine
     that speeds up or slows down during a round favours neither side. The cell's last pass is
     verified (its first was, when the driver ran it).
     """
     rounds = Rounds()
     passes: dict[str, Callable[[], float]] = {"cell": lambda: cell.warm_pass(verify=False)[0],
                                               "yardstick": yardstick.run}
-    if serial is not None:
-        passes["serial"] = lambda: serial.warm_pass(verify=False)[0]
+    if reference is not None:
+        passes["reference"] = lambda: reference.warm_pass(verify=False)[0]
     began = time.monotonic()
     while len(rounds.cell) < MAX_ROUNDS:
         n = len(rounds.cell)

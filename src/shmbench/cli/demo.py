@@ -23,12 +23,17 @@ def _pause(args: argparse.Namespace, prompt: str) -> None:
         input(prompt)
 
 
+#: The demonstration is the book's storage (``multiprocessing.Array`` seen through numpy) on workers
+#: that each own a share, so that its third check (every worker did some work) holds by design.
+DEMO = "mp_array"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The book's demonstration: 42 everywhere, workers write their PIDs, then the three checks."""
     out = console()
     rows, cols = args.size
     plan = Plan(rows, cols, block_rows=args.block_rows)
-    demo = create("mp_array", plan, args.workers, "pid", args.start_method)
+    demo = create(DEMO, plan, args.workers, "pid", args.start_method)
     demo.check_fits(args.force)
     with Driver(demo) as driver:
         driver.phase("allocate")
