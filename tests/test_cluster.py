@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from cases import wait_until
-from shmbench.strategies._runtimes import dask_cluster
+from shmbench.strategies._runtimes import dask_tasks
 
 pytestmark = [pytest.mark.extras, pytest.mark.slow]
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
@@ -69,7 +69,7 @@ def test_a_dask_cluster_the_user_runs_is_joined_and_left_as_it_was(cluster, tmp_
     with distributed.Client(scheduler_file=cluster, timeout=30) as client:
         assert len(client.scheduler_info()["workers"]) == 2  # still up: never stopped by us
         # Functions the workers can import (a test module's they cannot), or lambdas sent by value.
-        assert set(client.run(dask_cluster.forget).values()) == {0}  # our rows left with us
+        assert set(client.run(dask_tasks.forget).values()) == {0}  # our rows left with us
         wait_until(lambda: client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) == 0,
                    "the scheduler forgetting our tasks")
 

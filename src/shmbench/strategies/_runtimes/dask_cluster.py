@@ -26,10 +26,10 @@ import psutil
 
 from .base import (OnPart, Runtime, WorkerDiedError, become_worker, deliver, died, end, failed, first_dead,
                    ignore)
-from .seat import Command, Seat, collected
+from .dask_tasks import forget, run_task
+from .seat import Command
 
 _POLL_SECONDS = 0.5
-_SEATS: dict[int, Seat] = {}  # a worker process's seats, by slot (one, as each share has its worker)
 #: A running Dask scheduler to join (``tcp://host:port`` or a scheduler file) instead of starting one.
 ADDRESS_ENV = "SHMBENCH_DASK_ADDRESS"
 #: How long joining may take before the cluster is called unreachable.
@@ -58,13 +58,6 @@ def probe(address: str, workers: int) -> str | None:
     return None
 
 
-def forget() -> int:
-    """On a worker of a cluster we joined: drop our seats (their rows), as we leave."""
-    count = len(_SEATS)
-    _SEATS.clear()
-    return count
-
-
 def _spread(workers: dict[str, dict], count: int) -> list[str]:
     """``count`` worker addresses, taken host by host in turn, so the shares spread over the nodes."""
     by_host: dict[str, list[str]] = {}
@@ -72,20 +65,6 @@ def _spread(workers: dict[str, dict], count: int) -> list[str]:
         by_host.setdefault(info.get("host") or address, []).append(address)
     order = [address for turn in itertools.zip_longest(*by_host.values()) for address in turn if address]
     return order[:count]
-
-
-def _aligned(array: np.ndarray | None) -> np.ndarray | None:
-    """``array``, copied to a 64-byte boundary if it is not on one. Dask unpickles a scattered array
-    wherever its message put it, and numpy's sum of a row depends on the row's alignment (its
-    vector loops start where the address allows): rowsum's sums came out different in the last
-    bit for rows that were not aligned as the parent's."""
-    if array is None or array.ctypes.data % 64 == 0:
-        return array
-    raw = np.empty(array.nbytes + 64, np.uint8)
-    start = -raw.ctypes.data % 64
-    copy = raw[start:start + array.nbytes].view(array.dtype).reshape(array.shape)
-    copy[...] = array
-    return copy
 
 
 def _versions() -> str:
@@ -102,16 +81,6 @@ def _restarted(child: psutil.Process) -> bool:
         return "spawn_main" in " ".join(child.cmdline())
     except psutil.Error:
         return False
-
-
-def _task(slot: int, attachment, plan, rows: range, command: Command, source, source_first_row: int):
-    seat = _SEATS.get(slot)
-    if seat is None:
-        matrix, first_row, _ = attachment.open(plan, rows)
-        seat = _SEATS[slot] = Seat(plan, rows, matrix, first_row)
-    # Dask sends arrays without a pickle copy: the answer's blocks are views of the seat's rows,
-    # serialized as they are, so keeping the rows costs no second copy.
-    return collected(seat, command, _aligned(source), source_first_row)
 
 
 class DaskWorkers(Runtime):
@@ -232,7 +201,7 @@ class DaskWorkers(Runtime):
                 part = client.scatter(source if whole else source[rows.start:rows.stop], workers=[address],
                                       hash=False)
                 given.append(part)
-            futures.append(client.submit(_task, slot, attachment, self.plan, rows, command, part,
+            futures.append(client.submit(run_task, slot, attachment, self.plan, rows, command, part,
                                          0 if whole else rows.start, workers=[address], allow_other_workers=False,
                                          pure=False))
         try:
