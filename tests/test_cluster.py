@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from cases import wait_until
-from shmbench.strategies._runtimes import dask_tasks
+from shmbench.runtimes import dask_tasks
 
 pytestmark = [pytest.mark.extras, pytest.mark.slow]
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")

@@ -83,7 +83,7 @@ def test_every_engine_contender_has_a_peer_of_its_engine():
 def test_a_peer_runs_alone_and_verifies(peer):
     command = [sys.executable, "-m", f"shmbench.peers.{peer}", "--size", "256x1000", "--repeat", "2"]
     if peer == "mpi_peer":
-        from shmbench.strategies._runtimes.mpi import mpiexec
+        from shmbench.runtimes.mpi import mpiexec
 
         command = [mpiexec(), "-n", "2", *command]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)

@@ -21,7 +21,7 @@ import pytest
 from shmbench import journal, paired
 from shmbench._system.outputs import atomic, check_writable
 from shmbench.cli import main
-from shmbench.strategies._runtimes.base import process_alive
+from shmbench.runtimes.base import process_alive
 
 from conftest import shm_entries, worker_processes
 

@@ -12,7 +12,7 @@ import shmbench
 from shmbench import Plan, WorkerDiedError, create
 from shmbench.cli import main
 from shmbench.strategies import REGISTRY
-from shmbench.strategies._runtimes.base import process_alive
+from shmbench.runtimes.base import process_alive
 
 from cases import NODE_STRATEGIES, through, wait_until
 

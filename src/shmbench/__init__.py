@@ -9,7 +9,7 @@ from .runner import Driver, run
 from .strategies import Strategy, Traits, create, strategies
 from .strategies.base import StorageFullError
 from ._system.deadline import TimeLimit
-from .strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
+from .runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
 from .workloads import WORKLOADS, Workload
 
 __version__ = "0.1.0"

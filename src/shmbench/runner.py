@@ -17,7 +17,7 @@ from .plan import Plan
 from .phases import PHASES, WARM, total
 from .result import RunResult
 from .strategies import Strategy, create
-from .strategies._runtimes.base import WORKER_BLAS_THREADS, WorkerDiedError
+from .runtimes.base import WORKER_BLAS_THREADS, WorkerDiedError
 from .verify import reference, verify
 
 

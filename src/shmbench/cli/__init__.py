@@ -19,7 +19,7 @@ from ..report.publish import PublishError
 from ..sizes import parse_size
 from ..strategies import REGISTRY
 from ..workloads import WORKLOADS
-from ..strategies._runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
+from ..runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
 
 from .common import DEFAULT_REPEAT, DEFAULT_SIZE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, MIN_BUDGET, TOTAL_BUDGET, UsageError, err_console
 from .args import Parser, as_count, as_hosts, as_limit, as_non_negative, as_seconds, as_size, as_size_spec, as_slowdown, as_workload

@@ -19,9 +19,9 @@ from ..plan import DEFAULT_DTYPE
 from ..report.answer import answers
 from ..sizes import describe
 from ..strategies import REGISTRY, get, peer_for
-from ..strategies._runtimes import dask_cluster
-from ..strategies._runtimes.mpi import HOSTS_ENV
-from ..strategies._runtimes.base import DEFAULT_START_METHOD
+from ..runtimes import dask_cluster
+from ..runtimes.mpi import HOSTS_ENV
+from ..runtimes.base import DEFAULT_START_METHOD
 
 from .common import DEFAULT_SIZE, EXIT_FAILED, MIN_BUDGET, TOTAL_BUDGET, check_outputs, console, err_console
 

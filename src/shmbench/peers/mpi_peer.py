@@ -86,8 +86,8 @@ def serve(address: str, spec: str) -> int:
     """The program driven by the parent: commands ("prepare"|"pass", workload), ("show",), None."""
     from mpi4py import MPI
 
-    from ..strategies._runtimes.base import become_worker
-    from ..strategies._runtimes.mpi import next_command
+    from ..runtimes.base import become_worker
+    from ..runtimes.mpi import next_command
 
     become_worker()
     comm, plan = MPI.COMM_WORLD, Plan(**json.loads(spec))
@@ -127,7 +127,7 @@ class Peer:
         self.plan, self.workers, self.scratch = plan, workers, scratch
 
     def start(self) -> None:
-        from ..strategies._runtimes.mpi import mpiexec
+        from ..runtimes.mpi import mpiexec
 
         folder = self.scratch or "."
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

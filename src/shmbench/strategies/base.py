@@ -20,9 +20,9 @@ from .._system.pages import prefault
 from ..plan import Plan, positive_int
 from ..work import prepare, seed_legacy, sums_dtype
 from ..workloads import Workload, resolve
-from ._runtimes.base import DEFAULT_START_METHOD, START_METHODS, Attachment, Runtime
+from ..runtimes.base import DEFAULT_START_METHOD, START_METHODS, Attachment, Runtime
 from .traits import Traits, crossing
-from ._runtimes.seat import Command
+from ..runtimes.seat import Command
 
 
 class StorageFullError(RuntimeError):

@@ -7,7 +7,7 @@ Each row's values come from the shared plan, so the matrix is serial's, bit for 
 """
 from __future__ import annotations
 
-from ._runtimes.pool import RowPool
+from ..runtimes.pool import RowPool
 from .base import Traits
 from .mp_array import MpArray
 

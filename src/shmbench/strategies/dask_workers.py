@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._system import preflight
-from ._runtimes.dask_cluster import DaskWorkers
+from ..runtimes.dask_cluster import DaskWorkers
 from .base import Strategy, Traits
 
 

@@ -9,7 +9,7 @@ costs, warm or cold.
 from __future__ import annotations
 
 from .._system import preflight
-from ._runtimes.loky import Loky
+from ..runtimes.loky import Loky
 from .base import Strategy, Traits
 from .memmap import FileMatrix
 

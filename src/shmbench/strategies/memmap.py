@@ -19,8 +19,8 @@ import numpy as np
 from .._system import preflight
 from .._system.files import create_file, filesystem, remove_file
 from ..plan import Plan
-from ._runtimes.base import START_METHODS
-from ._runtimes.group import ProcessGroup
+from ..runtimes.base import START_METHODS
+from ..runtimes.group import ProcessGroup
 from .base import Strategy, Traits
 
 DISK_DIR_ENV = "SHMBENCH_DISK_DIR"

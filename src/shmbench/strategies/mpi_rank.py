@@ -25,9 +25,9 @@ import psutil
 
 from .._system.pages import minor_faults
 from ..plan import Plan
-from ._runtimes.base import become_worker
-from ._runtimes.mpi import next_command, quiet_barrier
-from ._runtimes.seat import Seat, collected
+from ..runtimes.base import become_worker
+from ..runtimes.mpi import next_command, quiet_barrier
+from ..runtimes.seat import Seat, collected
 
 _TAG = 7  # the rows of another node, on their way to the parent's
 _ABANDON_SECONDS = 0.5

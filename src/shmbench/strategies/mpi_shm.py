@@ -10,7 +10,7 @@ window, nothing copied out in ``collect``. Across nodes, every other node keeps 
 from __future__ import annotations
 
 from .._system import preflight
-from ._runtimes.seat import Command
+from ..runtimes.seat import Command
 from .base import Traits
 from .mpi_window import MpiWindow, Exchange
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from .._system import preflight
 from .._system.files import remove_file
-from ._runtimes.mpi import MpiRanks, mpiexec
-from ._runtimes.seat import Command
+from ..runtimes.mpi import MpiRanks, mpiexec
+from ..runtimes.seat import Command
 from .base import Strategy, Traits
 from .memmap import FileMatrix
 

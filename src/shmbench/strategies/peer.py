@@ -20,7 +20,7 @@ import psutil
 from .._system import interrupts, preflight
 from .._system.janitor import Janitor
 from ..peers import PEERS, WORKLOADS
-from ._runtimes.base import end
+from ..runtimes.base import end
 from .base import Strategy, Traits
 
 #: Long-lived helpers of multiprocessing and loky, shared with whatever runs next in this process.

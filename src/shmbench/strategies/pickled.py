@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._system import preflight
-from ._runtimes.base import START_METHODS
-from ._runtimes.group import ProcessGroup
+from ..runtimes.base import START_METHODS
+from ..runtimes.group import ProcessGroup
 from .base import Strategy, Traits
 
 

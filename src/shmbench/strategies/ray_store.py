@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._system import preflight
-from ._runtimes.ray import RayActors, store_bytes
+from ..runtimes.ray import RayActors, store_bytes
 from .base import Strategy, Traits
 
 

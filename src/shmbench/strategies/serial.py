@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._runtimes.local import Inline
+from ..runtimes.local import Inline
 from .base import Strategy, Traits
 
 

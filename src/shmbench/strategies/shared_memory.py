@@ -16,8 +16,8 @@ import numpy as np
 
 from .._system.preflight import SHM_DIR
 from ..plan import Plan
-from ._runtimes.base import START_METHODS
-from ._runtimes.group import ProcessGroup
+from ..runtimes.base import START_METHODS
+from ..runtimes.group import ProcessGroup
 from .base import Strategy, Traits
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._runtimes.local import Threads as ThreadRuntime
+from ..runtimes.local import Threads as ThreadRuntime
 from .base import Strategy, Traits
 
 

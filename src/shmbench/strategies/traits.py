@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._runtimes.base import DEFAULT_START_METHOD
+from ..runtimes.base import DEFAULT_START_METHOD
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import tempfile
 import numpy as np
 import psutil
 
-from ..._system import environ, interrupts
+from .._system import environ, interrupts
 from .base import OnPart, Runtime, become_worker, deliver, died, end, failed, ignore
 from .seat import Command, Seat, collected
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..._system.pages import minor_faults, prefault
-from ...plan import Plan
-from ...work import DEFAULT_VALUE, fill_rows
-from ...workloads import Workload, resolve
+from .._system.pages import minor_faults, prefault
+from ..plan import Plan
+from ..work import DEFAULT_VALUE, fill_rows
+from ..workloads import Workload, resolve
 
 #: ``send(kind, where, array)``: a part of the answer ("block", block index) or ("sums", first row).
 Send = Callable[[str, int, np.ndarray], None]

@@ -13,7 +13,7 @@ import tempfile
 
 import numpy as np
 
-from ..._system import preflight
+from .._system import preflight
 from .base import OnPart, Roll, Runtime, call_in, deliver, end, failed, ignore
 from .seat import Command, Seat, collected
 

@@ -16,9 +16,9 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from ..._system.janitor import Janitor
-from ..._system.start_methods import DEFAULT_START_METHOD, START_METHODS
-from ...plan import Plan
+from .._system.janitor import Janitor
+from .._system.start_methods import DEFAULT_START_METHOD, START_METHODS
+from ..plan import Plan
 from .deaths import FirstDeath, Roll, call_in, first_dead
 from .errors import WorkerDiedError, WorkerError, died, failed, on_block
 from .seat import Command

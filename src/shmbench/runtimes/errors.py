@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ...plan import Plan
+from ..plan import Plan
 
 
 class WorkerError(RuntimeError):

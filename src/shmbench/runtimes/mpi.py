@@ -25,8 +25,8 @@ from multiprocessing.connection import Connection, wait
 import numpy as np
 import psutil
 
-from ..._system.files import remove_file
-from ..._system.preflight import SHM_DIR
+from .._system.files import remove_file
+from .._system.preflight import SHM_DIR
 from .base import FirstDeath, OnPart, Runtime, deliver, died, end, failed, ignore
 from .seat import Command
 
