@@ -26,7 +26,7 @@ from .result import RunResult
 from .runner import Driver, output_digest, processes, result_of
 from .records import STABLE_SPREAD, speedup
 from .strategies import PEER_REGISTRY, REFERENCE, REGISTRY, create, get
-from .strategies.traits import crossing
+from .strategies.base import crossing
 
 @dataclass(frozen=True)
 class Case:

@@ -39,7 +39,7 @@ def order(name: str) -> int:
 
 
 #: Each engine contender's peer (``shmbench.peers``): cells of their own, off by default.
-PEER_REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in map(peer_of, PEERS)}
+PEER_REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (peer_of(REGISTRY[name]) for name in PEERS)}
 PEERS_ORDER = tuple(PEER_REGISTRY)
 
 

@@ -21,7 +21,7 @@ from ..plan import Plan, positive_int
 from ..work import prepare, seed_legacy, sums_dtype
 from ..workloads import Workload, resolve
 from ..runtimes.base import DEFAULT_START_METHOD, START_METHODS, Attachment, Runtime
-from .traits import Traits, crossing
+from .traits import Traits
 from ..runtimes.seat import Command
 
 
@@ -306,4 +306,16 @@ class Strategy(ABC):
         self.close()
 
 
-__all__ = ["DEFAULT_START_METHOD", "START_METHODS", "Given", "Private", "Strategy", "Traits"]
+def crossing() -> list[str]:
+    """The names of the strategies that run across nodes, read from the strategy classes
+    themselves (the registry imports this module, so it is not asked)."""
+    found, todo = [], list(Strategy.__subclasses__())
+    while todo:
+        cls = todo.pop(0)
+        todo.extend(cls.__subclasses__())
+        if "name" in vars(cls) and cls.traits.nodes and cls.name not in found:
+            found.append(cls.name)
+    return sorted(found)
+
+
+__all__ = ["DEFAULT_START_METHOD", "START_METHODS", "Given", "Private", "Strategy", "Traits", "crossing"]

@@ -35,6 +35,8 @@ class PeerStrategy(Strategy):
     """The peer of the contender ``contender``: its module's ``Peer`` driven through the phases."""
 
     contender: ClassVar[str]
+    #: The contender's own class.
+    of: ClassVar[type[Strategy]]
     module: ClassVar[str]
 
     def __init__(self, plan, workers: int = 1, workload: str = "random", start_method: str | None = None,
@@ -48,14 +50,10 @@ class PeerStrategy(Strategy):
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        from . import REGISTRY
-
-        return REGISTRY[cls.contender].unavailable_reason()
+        return cls.of.unavailable_reason()
 
     def need(self) -> preflight.Need:
-        from . import REGISTRY
-
-        return REGISTRY[self.contender](self.plan, self.workers, self.workload).need()
+        return self.of(self.plan, self.workers, self.workload).need()
 
     def allocate(self) -> None:
         self.storage = np.empty(self.plan.storage_shape, self.plan.dtype)
@@ -132,13 +130,11 @@ def _cmdline(process: psutil.Process) -> list[str]:
         return []
 
 
-def peer_of(contender: str) -> type[PeerStrategy]:
-    """The cell class of ``contender``'s peer (``dask`` -> ``dask_peer``)."""
-    from . import REGISTRY
-
-    base = REGISTRY[contender]
+def peer_of(base: type[Strategy]) -> type[PeerStrategy]:
+    """The cell class of the peer of the contender ``base`` (``dask`` -> ``dask_peer``)."""
+    contender = base.name
     return type(f"{base.__name__}Peer", (PeerStrategy,), {
-        "name": f"{contender}_peer", "contender": contender, "module": PEERS[contender],
+        "name": f"{contender}_peer", "contender": contender, "of": base, "module": PEERS[contender],
         "summary": f"{contender}'s own documented way of doing the job (shmbench.peers), beside {contender}",
         # The parent's matrix is a copy (or, for joblib, a memmap of its own); a task may go anywhere.
         "traits": Traits(launcher=base.traits.launcher, shares_memory=False, every_worker_gets_work=False)})

@@ -48,10 +48,3 @@ class Traits:
         if not self.start_methods:
             return None
         return DEFAULT_START_METHOD if DEFAULT_START_METHOD in self.start_methods else self.start_methods[0]
-
-
-def crossing() -> list[str]:
-    """The names of the strategies that run across nodes."""
-    from . import REGISTRY
-
-    return [name for name, cls in REGISTRY.items() if cls.traits.nodes]
