@@ -386,6 +386,20 @@ def test_a_worker_the_oom_killer_ends_is_named_so(strategy):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("strategy", ["shared_memory", "joblib", "book"])
+def test_workers_are_the_oom_killers_first_choice_not_the_parent(strategy):
+    from shmbench.runtimes.worker_side import OOM_SCORE_ADJ
+
+    def score(pid: int) -> int:
+        with open(f"/proc/{pid}/oom_score_adj") as f:
+            return int(f.read())
+
+    with create(strategy, Plan(64, 64), workers=2) as s:
+        through(s, "start")
+        assert [score(pid) for pid in s.worker_ids] == [OOM_SCORE_ADJ] * 2
+        assert score(os.getpid()) < OOM_SCORE_ADJ
+
+
 def test_mp_array_falls_back_to_a_temporary_directory_when_dev_shm_is_small():
     reason = _small_shm_available()
     if reason:
