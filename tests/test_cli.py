@@ -139,6 +139,8 @@ def test_a_missing_extra_is_named_in_list_and_refused_in_one_line(monkeypatch, c
     (["run", "--nodes", "3", "--workers", "2", "--strategy", "mpi"], ["no cell to run", "--nodes 3", "--workers"]),
     (["run", "--peers", "--strategy", "dask", "--workload", "pid"], ["dask_peer", "random and rowsum only"]),
     (["compare", "missing-a.json", "missing-b.json"], ["cannot read", "missing-a.json"]),
+    (["gate", "no-such-commit", "HEAD"], ["no-such-commit", "is no commit"]),
+    (["gate", "HEAD", "HEAD", "--repo", "/"], ["no asv.conf.json"]),
     (["bogus"], ["bogus", "run"]),
     ([], ["command"]),
 ])

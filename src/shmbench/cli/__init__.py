@@ -25,7 +25,7 @@ from .common import DEFAULT_REPEAT, DEFAULT_SIZE, EXIT_FAILED, EXIT_INTERRUPTED,
 from .args import Parser, as_count, as_hosts, as_limit, as_non_negative, as_seconds, as_size, as_size_spec, as_slowdown, as_workload
 from .run import cmd_run
 from .demo import cmd_demo, cmd_memory
-from .results import cmd_compare, cmd_drill, cmd_publish, cmd_report, cmd_tables
+from .results import cmd_compare, cmd_drill, cmd_gate, cmd_publish, cmd_report, cmd_tables
 from .machine import cmd_list, cmd_sysinfo
 
 
@@ -119,6 +119,14 @@ def parser() -> argparse.ArgumentParser:
     pub = sub.add_parser("publish", help="asv publish, with every script and style served from the tree")
     pub.add_argument("--config", default="asv.conf.json", help="the asv configuration (default asv.conf.json)")
     pub.set_defaults(handler=cmd_publish)
+
+    gate = sub.add_parser("gate", help="the asv regression gate between two commits: exit 1 on a confirmed slowdown")
+    gate.add_argument("base", help="the commit to compare against (e.g. HEAD~1, main)")
+    gate.add_argument("head", help="the commit under test (e.g. HEAD)")
+    gate.add_argument("--factor", type=as_slowdown, default=GATE_FACTOR, help=f"the gate's factor (default {GATE_FACTOR})")
+    gate.add_argument("--machine", default=None, help="asv's machine name (default: asv's own, from asv machine)")
+    gate.add_argument("--repo", default=".", help="the shmbench checkout with asv.conf.json (default .)")
+    gate.set_defaults(handler=cmd_gate)
 
     drill = sub.add_parser("drill", help="prove the asv regression gate on this machine with a known slowdown")
     drill.add_argument("--slowdown", type=as_slowdown, default=1.10,

@@ -11,7 +11,7 @@ from rich.table import Table
 from .. import report
 from .._system.outputs import atomic
 
-from .common import EXIT_FAILED, check_outputs, console, err_console
+from .common import EXIT_FAILED, EXIT_USAGE, check_outputs, console, err_console
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -87,6 +87,37 @@ def cmd_publish(args: argparse.Namespace) -> int:
     console().print(f"published {html_dir / 'index.html'}; browse it with: asv preview "
                      f"(or python -m http.server -d {html_dir})", soft_wrap=True)
     return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    """The regression gate between two commits: exit 1 on cells slower beyond the factor in both
+    of its runs (``gate.run_gate``)."""
+    import subprocess
+    from pathlib import Path
+
+    from .. import gate
+
+    if not (Path(args.repo) / "asv.conf.json").is_file():
+        err_console().print(escape(f"shmbench: error: {args.repo} has no asv.conf.json: run the gate in a checkout "
+                                   "of shmbench"), soft_wrap=True)
+        return EXIT_USAGE
+    for rev in (args.base, args.head):  # before asv builds anything
+        known = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=args.repo,
+                               capture_output=True)
+        if known.returncode != 0:
+            err_console().print(escape(f"shmbench: error: {rev} is no commit of {os.path.abspath(args.repo)}"),
+                                soft_wrap=True)
+            return EXIT_USAGE
+    out = console()
+    try:
+        found = gate.run_gate(Path(args.repo), args.base, args.head, args.machine, dict(os.environ), args.factor,
+                              show=lambda text: out.print(escape(text.rstrip()), soft_wrap=True, highlight=False))
+    except gate.DrillError as error:
+        err_console().print(escape(f"shmbench: gate failed to run: {error}"), soft_wrap=True)
+        return EXIT_FAILED
+    out.print(f"gate: {found.flagged} of {found.cells} cells slower beyond {args.factor} in both runs (the first run "
+              f"flagged {found.first}); median ratio {found.ratio:.3f}", soft_wrap=True)
+    return 1 if found.exit_code else 0
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
