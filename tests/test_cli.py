@@ -36,6 +36,7 @@ def test_run_json_has_two_verified_records(capsys):
     assert len(shared["pids"]) == 2 and shared["start_method"] == "fork" and shared["launcher"] == "multiprocessing"
 
 
+@pytest.mark.slow  # a whole CLI comparison
 def test_run_prints_a_table_and_writes_csv_and_plot(tmp_path, capsys):
     plot, table = tmp_path / "out.png", tmp_path / "out.csv"
     code = main(["run", "--strategy", "serial", "--strategy", "pickled", "--strategy", "mp_array",
@@ -49,6 +50,7 @@ def test_run_prints_a_table_and_writes_csv_and_plot(tmp_path, capsys):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 20_000
 
 
+@pytest.mark.slow  # a whole CLI comparison
 def test_run_spawn_and_pid_workload(capsys):
     assert main(["run", "--strategy", "shared_memory", "--workers", "2", "--start-method", "spawn",
                  "--workload", "pid", *SMALL, "--json", "-"]) == 0
@@ -56,6 +58,7 @@ def test_run_spawn_and_pid_workload(capsys):
     assert record["start_method"] == "spawn" and record["workload"] == "pid" and record["verified"]
 
 
+@pytest.mark.slow  # a whole CLI comparison
 def test_unverified_run_exits_1_with_the_reason(capsys):
     code = main(["run", "--strategy", "mp_array", "--workers", "2", "--workload", "legacy-random", *SMALL])
     assert code == 1

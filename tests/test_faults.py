@@ -307,6 +307,7 @@ def _usable(strategy: str) -> None:
         pytest.skip(reason)
 
 
+@pytest.mark.slow  # a whole CLI comparison in a subprocess per case
 @pytest.mark.parametrize("strategy", _SHM_FILES[1:])
 def test_a_worker_short_of_dev_shm_is_named_so_whatever_runtime_saw_it(strategy):
     # Our process group and mpiexec see the SIGBUS; loky only that a worker is gone, and then the
@@ -320,6 +321,7 @@ def test_a_worker_short_of_dev_shm_is_named_so_whatever_runtime_saw_it(strategy)
     assert "Traceback" not in forced.stderr
 
 
+@pytest.mark.slow  # a whole CLI comparison in a subprocess per case
 @pytest.mark.parametrize("strategy", _SHM_FILES)
 def test_the_parent_short_of_dev_shm_fails_its_cell_by_name_instead_of_dying(strategy):
     _usable(strategy)
@@ -364,6 +366,7 @@ def _remove_cgroup(folder: str) -> None:
     os.rmdir(folder)
 
 
+@pytest.mark.slow  # a whole CLI comparison in a subprocess per case
 @pytest.mark.parametrize("strategy", list(_OOM_LIMITS))
 def test_a_worker_the_oom_killer_ends_is_named_so(strategy):
     """Named from the cgroup's OOM-kill count, for runtimes that see a worker's exit code (ours,

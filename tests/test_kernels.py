@@ -50,7 +50,7 @@ def test_the_example_stencil_reads_its_neighbours_rows_from_the_shared_input():
         assert not np.array_equal(strategy.matrix, strategy.input)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", [pytest.param("float32", marks=pytest.mark.slow), "float64"])
 @pytest.mark.parametrize("strategy", PARALLEL)
 def test_a_kernel_is_bit_identical_to_serial_in_every_strategy(strategy, dtype):
     for workload in (f"{EXAMPLE}:smooth", spec("draw"), spec("sums")):
@@ -183,6 +183,7 @@ def test_a_kernel_failure_reads_like_the_kernels_own_error(capsys, strategy, ker
 
 # ---- a time limit on every phase -------------------------------------------------------------------
 
+@pytest.mark.slow  # each waits out a time limit
 @pytest.mark.parametrize("strategy, who", [("shared_memory", "worker"), ("pickled", "worker"), ("threads", "thread")])
 def test_a_kernel_that_never_returns_is_stopped_at_the_time_limit_naming_who_was_on_which_block(strategy, who):
     with pytest.raises(shmbench.TimeLimit) as raised:

@@ -45,6 +45,8 @@ def test_every_node_count_gives_serials_matrix_and_counts_what_crossed(strategy,
                                                                         if m["role"].startswith("worker")})
 
 
+@pytest.mark.slow  # Ray's cluster, started and stopped
+@pytest.mark.extras
 def test_ray_runs_a_raylet_and_an_object_store_per_node():
     result = shmbench.run("ray", ROWS, COLS, workers=WORKERS, nodes=2, block_rows=BLOCK_ROWS)
     roles = [m["role"] for m in result.memory]

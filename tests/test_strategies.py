@@ -13,7 +13,8 @@ from shmbench.strategies import REGISTRY
 from cases import METHODS, PARALLEL, methods_for, runs, through
 
 
-@pytest.mark.parametrize("workers", [1, 2, 3])
+# The quick tier runs two workers; one and three run in the full suite.
+@pytest.mark.parametrize("workers", [pytest.param(1, marks=pytest.mark.slow), 2, pytest.param(3, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("workload", ["pid", "random", "rowsum"])
 @pytest.mark.parametrize("strategy, method", list(runs()))
 def test_every_run_verifies(strategy, method, workload, workers):
@@ -154,9 +155,9 @@ def test_rowsum_verification_catches_a_wrong_or_missing_sum():
 @pytest.mark.parametrize("strategy", PARALLEL)
 @pytest.mark.parametrize("rows, cols, workers, block_rows", [
     (1, 50, 2, None),     # one row: one block, one worker gets it
-    (2, 10, 3, None),     # fewer rows than workers
+    pytest.param(2, 10, 3, None, marks=pytest.mark.slow),  # fewer rows than workers
     (37, 5, 2, 5),        # rows not divisible by blocks
-    (40, 1, 3, 3),        # one column
+    pytest.param(40, 1, 3, 3, marks=pytest.mark.slow),    # one column
 ])
 def test_odd_shapes(strategy, rows, cols, workers, block_rows):
     for workload in ("pid", "rowsum", "random"):
