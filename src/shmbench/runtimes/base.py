@@ -7,8 +7,6 @@ once beside it. The names they define are importable from here too.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
@@ -60,7 +58,7 @@ class Runtime(ABC):
     and reaps every worker, once, whatever state they are in.
 
     Teardown is written where things are made: ``start`` registers the undoing of each thing as it
-    makes it (``made``, ``scratch``, ``hire_janitor``), and the one ``close`` undoes them, the last
+    makes it (``made``, ``hire_janitor``), and the one ``close`` undoes them, the last
     made first, also after a start cut short midway.
     """
 
@@ -84,12 +82,6 @@ class Runtime(ABC):
     def made(self, undo: Callable[..., object], *args: object, **kwargs: object) -> None:
         """Have ``close`` call ``undo(*args, **kwargs)``: registered as the thing it undoes is made."""
         self._made.callback(undo, *args, **kwargs)
-
-    def scratch(self, prefix: str, where: str | None = None) -> str:
-        """A folder of the runtime's own (in ``where``, else the temporary directory), removed by ``close``."""
-        folder = tempfile.mkdtemp(prefix=prefix, dir=where)
-        self.made(shutil.rmtree, folder, ignore_errors=True)
-        return folder
 
     def hire_janitor(self, paths: Sequence[str] = ()) -> Janitor:
         """A janitor for what the runtime starts beside its workers, which it ends (and ``paths``

@@ -87,6 +87,8 @@ class RayActors(Runtime):
         # Ray's sockets live under its temporary directory, whose path must stay short.
         session = tempfile.mkdtemp(prefix="shmbench-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
         janitor = self.hire_janitor(paths=[session])  # first: the parent may die while Ray starts
+        # Removed before the janitor is dismissed: a janitor sweeping after a start cut short ends
+        # every process holding a file in the session, the parent's own driver included.
         self.made(shutil.rmtree, session, ignore_errors=True)
         before = {p.pid for p in psutil.Process().children(recursive=True)}
         nodes = max(self.nodes) + 1
