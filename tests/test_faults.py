@@ -111,7 +111,7 @@ def _is_worker(process: psutil.Process, parent: psutil.Process, strategy: str | 
     if strategy == "ray":  # actors are children of Ray's raylet, titled by their class
         return cmdline.startswith("ray::_Actor")
     if strategy and REGISTRY[strategy].traits.launcher == "mpiexec":  # ranks are children of mpiexec's proxy
-        return "shmbench.strategies.mpi_rank" in cmdline
+        return process.cmdline()[1:3] == ["-m", "shmbench.strategies.mpi_rank"]  # not mpiexec's own line
     return process.ppid() == parent.pid and "resource_tracker" not in cmdline and "janitor" not in cmdline
 
 
@@ -174,6 +174,28 @@ def test_cli_worker_killed_during_a_run_exits_nonzero_quickly(strategy, cli):
     assert proc.returncode == 1, err
     assert "shmbench: run failed:" in err and "worker" in err and "died" in err and "Traceback" not in err
     assert _left_behind([w.pid for w in workers]) == []
+
+
+@pytest.mark.slow  # a whole CLI run per case
+@pytest.mark.parametrize("starting", [True, False])
+def test_cli_mpiexec_gone_while_its_ranks_live_fails_the_cell(starting, cli):
+    """mpiexec killed while its proxy cannot end the ranks (stopped): the ranks live on (and, past
+    their start, go on answering), but a job without its launcher is not measured on; the cell
+    fails naming mpiexec, and the proxy and ranks mpiexec started are ended all the same."""
+    proc = cli("run", "--strategy", "mpi", "--workers", "2", "--size", "128MiB", "--repeat", "200", "--fail-fast")
+    ranks = _workers_of(proc, 2, strategy="mpi")
+    _wait_until_filling(ranks, 0.3 if starting else 2.0)  # importing (a start takes 1 s), or answering
+    proxy = psutil.Process(ranks[0].ppid())
+    launcher = psutil.Process(proxy.ppid())
+    assert launcher.name() == "mpiexec"
+    proxy.suspend()
+    launcher.kill()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    died = re.search(rf"mpiexec \(pid {launcher.pid}\) died during (\w+) \(exit code -9\)", err)
+    assert died and (died.group(1) == "start") == starting, err
+    assert "Traceback" not in err
+    assert _left_behind([proxy.pid, *(r.pid for r in ranks)]) == []
 
 
 @pytest.mark.slow  # a whole CLI run per case

@@ -27,7 +27,7 @@ import psutil
 
 from .._system.files import remove_file
 from .._system.preflight import SHM_DIR
-from .base import FirstDeath, OnPart, Runtime, deliver, died, end, failed, ignore
+from .base import FirstDeath, OnPart, Runtime, WorkerDiedError, deliver, died, end, failed, ignore
 from .seat import Command
 
 #: Comma-separated hosts for mpiexec (``shmbench run --hosts a,b``): real nodes instead of pretend ones.
@@ -103,13 +103,13 @@ class MpiRanks(Runtime):
         self._busy = True  # until the ranks have answered: a job cut short in its start is ended, not asked
         folder = tempfile.mkdtemp(prefix="shmbench-mpi-")  # private (0700): only we reach the socket
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._control = os.path.join(folder, "control")
         try:
-            server.bind(os.path.join(folder, "control"))
+            server.bind(self._control)
             server.listen(len(self.shares))
             exchange = self.attachments[0]
             self._proc = subprocess.Popen(
-                [mpiexec(), *self._placement(), "-n", str(len(self.shares)), sys.executable, "-m",
-                 "shmbench.strategies.mpi_rank", str(os.getpid()), socket.gethostname(), server.getsockname(),
+                [mpiexec(), *self._placement(), "-n", str(len(self.shares)), sys.executable, *self._rank_arguments(),
                  exchange.path, "direct" if exchange.direct else "window", json.dumps(dataclasses.asdict(self.plan))],
                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
                 env=self._environment())
@@ -191,6 +191,8 @@ class MpiRanks(Runtime):
             reply = self._conn.recv()
         except (EOFError, OSError):
             raise self._died(what) from None
+        if self._proc.poll() is not None:  # ranks that answer without their launcher: a job no one manages
+            raise self._died(what)
         if reply[0] == "error":
             raise failed(what, reply[1])
         self._busy = False
@@ -201,6 +203,8 @@ class MpiRanks(Runtime):
             self._proc.wait(5.0)  # mpiexec ends the whole job when a rank dies
         except subprocess.TimeoutExpired:
             pass
+        if self._proc.returncode is not None and self._proc.returncode < 0:  # mpiexec itself was killed
+            return WorkerDiedError(f"mpiexec (pid {self._proc.pid})", what, code=self._proc.returncode)
         self._log.seek(0)
         log = self._log.read()
         if not self.ids:
@@ -228,11 +232,30 @@ class MpiRanks(Runtime):
             for line in lines:
                 line.send(None)
 
-        try:  # mpiexec's proxies and the ranks it started, before they go
-            job = [p.pid for p in psutil.Process(self._proc.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            job = []
-        end([self._proc, *job], None if self._busy or not lines else ask)
+        end([self._proc, *self._job()], None if self._busy or not lines else ask)
+
+    def _rank_arguments(self) -> list[str]:
+        """How a rank is started, up to what tells this job's ranks from any other's."""
+        return ["-m", "shmbench.strategies.mpi_rank", str(os.getpid()), socket.gethostname(), self._control]
+
+    def _job(self) -> list[int]:
+        """mpiexec's proxies and the ranks it started on this host, before they go. hydra puts each
+        in a session of its own: once mpiexec is gone, they are found by their command lines."""
+        if self._proc.poll() is None:
+            try:
+                return [p.pid for p in psutil.Process(self._proc.pid).children(recursive=True)]
+            except psutil.NoSuchProcess:
+                pass
+        job = set()
+        for process in psutil.process_iter(["cmdline", "ppid"]):
+            if (process.info["cmdline"] or [])[1:6] == self._rank_arguments():
+                job.add(process.pid)
+                try:
+                    if psutil.Process(process.info["ppid"]).name() == "hydra_pmi_proxy":
+                        job.add(process.info["ppid"])
+                except psutil.Error:
+                    pass
+        return sorted(job)
 
     def _close_lines(self) -> None:
         for line in self._lines.values():
