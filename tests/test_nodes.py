@@ -6,6 +6,7 @@ import os
 import signal
 
 import numpy as np
+import psutil
 import pytest
 
 import shmbench
@@ -52,6 +53,21 @@ def test_ray_runs_a_raylet_and_an_object_store_per_node():
     roles = [m["role"] for m in result.memory]
     assert roles.count("runtime: ray raylet") == 2, roles
     assert result.phases["internode"] > 0
+
+
+@pytest.mark.slow  # Ray's cluster, started and stopped
+@pytest.mark.extras
+@pytest.mark.parametrize("nodes", [1, 2])
+def test_ray_started_here_listens_on_loopback_only(nodes):
+    """Ray binds the machine's primary address unless told it runs on one machine: nothing of a
+    Ray we start may be reachable from the network."""
+    with create("ray", Plan(64, 64), workers=2, nodes=nodes) as s:
+        through(s, "start")
+        ray_pids = {p.pid for p in psutil.Process().children(recursive=True)} - set(s.worker_ids)
+        listening = {c.laddr.ip for c in psutil.net_connections("inet")
+                     if c.status == psutil.CONN_LISTEN and c.pid in ray_pids | set(s.worker_ids)}
+    assert listening, "no Ray process found listening"
+    assert listening <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, listening
 
 
 @pytest.mark.parametrize("strategy", NODE_STRATEGIES)

@@ -1,7 +1,7 @@
 """Ray actors on a private Ray instance: one actor per share, answers through the object store.
 
 ``start`` is ``ray.init`` with one CPU per worker, a bounded object store and no dashboard, in a
-session directory of ours that close removes. What an actor returns (its blocks, its sums) is
+session directory of ours that close removes, every address on loopback. What an actor returns (its blocks, its sums) is
 copied into the store, and the parent reads it from there zero-copy. A read-only workload's input
 is put into the store once per pass and every actor reads its share of that one copy.
 
@@ -31,6 +31,10 @@ _STORE_MINIMUM = 96 * 2**20  # Ray refuses a store under 75 MiB
 # the owners hear of it), so the next pass's answers may arrive while the last ones still hold
 # their space: a store of one matrix then blocks on eviction or spills.
 _STORE_PASSES = 2
+# Ray's single-machine switch (as on Windows and macOS): off, every process of a Ray started here
+# listens on loopback only. On, ``ray.init()`` binds the machine's primary address, reachable from
+# the network, even for one machine (Ray turns 127.0.0.1 given as the node's address into it).
+_CLUSTERS = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def _cluster(nodes: int, cpus: int, store: int, session: str):
@@ -96,6 +100,7 @@ class RayActors(Runtime):
             self.made(environ.restore, "RAY_TMPDIR", os.environ.get("RAY_TMPDIR"))
             os.environ["RAY_TMPDIR"] = session
             os.makedirs(os.path.join(session, "ray"))
+        self._on_loopback()
         self.made(self._stop)  # before ray.init: one cut short leaves a node and a driver half made
         # The janitor marks Ray's processes and those they start later (its agents). Ray installs
         # signal handlers of its own; the caller's (the CLI stops workers and exits 143 on SIGTERM)
@@ -129,6 +134,16 @@ class RayActors(Runtime):
                                     "SIGTERM handlers stay shmbench's (no effect on speed)",
                          "versions": f"ray {ray.__version__}"}
         return self.ids
+
+    def _on_loopback(self) -> None:
+        """Ray's single-machine mode until close: for the processes Ray starts (the variable) and
+        for this driver (which read it when Ray was imported)."""
+        from ray._private import ray_constants
+
+        self.made(environ.restore, _CLUSTERS, os.environ.get(_CLUSTERS))
+        self.made(setattr, ray_constants, "ENABLE_RAY_CLUSTER", ray_constants.ENABLE_RAY_CLUSTER)
+        os.environ[_CLUSTERS] = "0"
+        ray_constants.ENABLE_RAY_CLUSTER = False
 
     def _places(self) -> list[dict]:
         """Each actor's placement: pinned to its node, node 0 being the one the driver joined."""
