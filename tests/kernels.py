@@ -102,3 +102,11 @@ def hogs_in_workers(out, rows, rng, input):
     if os.getpid() != int(os.environ["SHMBENCH_TEST_PARENT"]):
         np.ones(2**27)
     out.fill(0)
+
+
+def collects(out, rows, rng, input):
+    """Collects the garbage of its process first: in a forked worker, what it inherited as well."""
+    import gc
+
+    gc.collect()
+    out.fill(rows.start)

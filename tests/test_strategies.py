@@ -1,6 +1,8 @@
 """Every strategy, workload, worker count and start method gives a verified, identical matrix."""
 from __future__ import annotations
 
+import gc
+import os
 import subprocess
 import sys
 
@@ -269,6 +271,36 @@ def test_no_resource_tracker_warnings(method):
     assert done.returncode == 0, done.stderr
     assert "leaked" not in done.stderr and "resource_tracker" not in done.stderr, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+class _Finalized:
+    """Garbage whose finalizer notes the process that ran it."""
+
+    def __init__(self, path) -> None:
+        self.path, self.me = path, self  # a cycle: only the cyclic collector frees it
+
+    def __del__(self) -> None:
+        with open(self.path, "a") as notes:
+            notes.write(f"{os.getpid()}\n")
+
+
+@pytest.mark.parametrize("strategy", [name for name, cls in REGISTRY.items()
+                                      if "fork" in (cls.traits.start_methods or ())])
+def test_a_forked_worker_never_collects_the_garbage_it_inherited(strategy, tmp_path):
+    """A worker's collection ran a finalizer of the parent's garbage (a Ray driver's, left in a
+    test process: SIGSEGV). Forked workers leave what they inherit to the parent."""
+    notes = tmp_path / "finalized"
+    gc.disable()  # the garbage stays until the workers are forked, and collected by them, if at all
+    try:
+        _Finalized(notes)
+        kernel = f"{os.path.dirname(__file__)}/kernels.py:collects"
+        with create(strategy, Plan(64, 64, block_rows=8), workers=2, workload=kernel, start_method="fork") as s:
+            through(s, "fill")
+            workers = set(s.worker_ids)
+    finally:
+        gc.enable()
+    gc.collect()
+    assert notes.read_text().split() == [str(os.getpid())], workers
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])

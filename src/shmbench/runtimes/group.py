@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._system.inherited import left_alone
 from .base import Attachment, OnPart, Runtime, become_worker, died, end, failed, ignore, on_block
 from .seat import Command, Seat, execute
 
@@ -79,7 +80,8 @@ class ProcessGroup(Runtime):
                                      args=(child_end, slot, attachment, self.plan, rows, self._progress,
                                            os.getpid(), inherited))
             try:
-                proc.start()
+                with left_alone(self.start_method):
+                    proc.start()
             except BaseException:
                 parent_end.close()
                 raise

@@ -15,6 +15,7 @@ from functools import partial
 
 import numpy as np
 
+from .._system.inherited import left_alone
 from .base import OnPart, Roll, Runtime, call_in, deliver, end, failed, ignore
 from .seat import Command, Seat, collected
 
@@ -51,7 +52,8 @@ class RowPool(Runtime):
         self.pool = ProcessPoolExecutor(len(self.shares), mp_context=mp.get_context(self.start_method), initializer=_init,
                                         initargs=(self.attachments[0], self.plan, self._roll.address, os.getpid()))
         self.made(self._stop, self.pool)
-        self.pool.submit(os.getpid).result()  # under fork the executor starts every worker at once
+        with left_alone(self.start_method):  # under fork the executor starts every worker at once
+            self.pool.submit(os.getpid).result()
         self.ids = self._roll.take()
         return self.ids
 
