@@ -57,11 +57,11 @@ def test_ray_runs_a_raylet_and_an_object_store_per_node():
 
 @pytest.mark.slow  # Ray's cluster, started and stopped
 @pytest.mark.extras
-@pytest.mark.parametrize("nodes", [1, 2])
-def test_ray_started_here_listens_on_loopback_only(nodes):
+@pytest.mark.parametrize("strategy, nodes", [("ray", 1), ("ray", 2), ("ray_peer", 1)])
+def test_ray_started_here_listens_on_loopback_only(strategy, nodes):
     """Ray binds the machine's primary address unless told it runs on one machine: nothing of a
     Ray we start may be reachable from the network."""
-    with create("ray", Plan(64, 64), workers=2, nodes=nodes) as s:
+    with create(strategy, Plan(64, 64), workers=2, nodes=nodes) as s:
         through(s, "start")
         ray_pids = {p.pid for p in psutil.Process().children(recursive=True)} - set(s.worker_ids)
         listening = {c.laddr.ip for c in psutil.net_connections("inet")

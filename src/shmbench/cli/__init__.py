@@ -46,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
                           "pretend nodes on this machine); default 1")
     run.add_argument("--hosts", type=as_hosts, metavar="A,B,...",
                      help="mpi's nodes are these hosts (mpiexec -hosts), not pretend ones; run from the first")
+    run.add_argument("--ray-address", metavar="ADDRESS",
+                     help="join the Ray cluster whose head is here (host:port, or auto; default: $RAY_ADDRESS) "
+                          "instead of starting one, from a node of that cluster; shmbench never starts or stops it")
     run.add_argument("--dask-address", metavar="ADDRESS",
                      help="join the Dask cluster whose scheduler is here (tcp://host:port or a scheduler file) "
                           "instead of starting one; shmbench never starts or stops it")

@@ -20,6 +20,7 @@ from ..report.answer import answers
 from ..sizes import describe
 from ..strategies import REGISTRY, get, peer_for
 from ..runtimes import dask_cluster
+from ..runtimes import ray as ray_runtime
 from ..runtimes.mpi import HOSTS_ENV
 from ..runtimes.base import DEFAULT_START_METHOD
 
@@ -48,6 +49,24 @@ def open_journal(args: argparse.Namespace, cases: list[compare.Case], machine: d
     return opened, {compare.case_of(r): r for r in earlier if not r.error}
 
 
+def _join(cases: list[compare.Case], address: str | None, flag: str, launcher: str, engine,
+          asked: bool = True) -> None:
+    """Hand the cells of ``launcher`` the running cluster at ``address`` to join (``engine``'s
+    runtime reads it from ``engine.ADDRESS_ENV``); refused before anything runs where no cell
+    would join it (unless it came from the engine's own variable), or it is unreachable or small."""
+    if not address:
+        return
+    joining = [case for case in cases if get(case.strategy).traits.launcher == launcher]
+    if not joining:
+        if asked:
+            raise ValueError(f"{flag} is for --strategy {launcher}: none of the cells would join it")
+        return
+    reason = engine.probe(address, max(case.workers for case in joining))
+    if reason:
+        raise ValueError(reason)
+    os.environ[engine.ADDRESS_ENV] = address
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     began = time.monotonic()
     if args.hosts:
@@ -69,14 +88,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                          f"gives at most {max(workers)}")
     compare.check_cases(cases, args.block_rows, args.force)
     check_outputs((args.json, "--json"), (args.csv, "--csv"), (args.plot, "--plot"))
-    if args.dask_address:
-        joining = [case for case in cases if get(case.strategy).traits.launcher == "dask"]
-        if not joining:
-            raise ValueError("--dask-address is for --strategy dask (or its peer): none of the cells would join it")
-        reason = dask_cluster.probe(args.dask_address, max(case.workers for case in joining))
-        if reason:
-            raise ValueError(reason)
-        os.environ[dask_cluster.ADDRESS_ENV] = args.dask_address
+    _join(cases, args.dask_address, "--dask-address", "dask", dask_cluster)
+    _join(cases, args.ray_address or os.environ.get("RAY_ADDRESS", "").strip(), "--ray-address", "ray", ray_runtime,
+          asked=bool(args.ray_address))
     machine = sysinfo.machine()
     opened, results = open_journal(args, cases, machine)
     err = err_console()

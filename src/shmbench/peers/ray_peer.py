@@ -3,13 +3,18 @@
 ``ray.init(num_cpus=W)`` with Ray's own default object store; one remote task per share, each
 returning a new array (Ray puts it in the object store), ``ray.get`` reading the results zero-copy
 and the driver copying them into its preallocated matrix. For ``rowsum`` the input is put into the
-store once per pass (``ray.put``) and every task reads its rows of that one copy.
+store once per pass (``ray.put``) and every task reads its rows of that one copy. Ray runs in its
+single-machine mode, as the ``ray`` strategy's does: on loopback only (traffic to the machine's
+own address takes the loopback path anyway).
 """
 from __future__ import annotations
+
+from contextlib import ExitStack
 
 import numpy as np
 
 from ..plan import Plan
+from ..runtimes.ray import on_loopback
 from ..work import fill_rows
 
 
@@ -26,10 +31,12 @@ def _rowsum(plan: Plan, rows: range, matrix: np.ndarray) -> np.ndarray:
 class Peer:
     def __init__(self, plan: Plan, workers: int, scratch: str | None = None) -> None:
         self.plan, self.shares, self.scratch = plan, plan.share_rows(workers), scratch
+        self._local = ExitStack()  # Ray's single-machine mode, until close
 
     def start(self) -> None:
         import ray
 
+        self._local.enter_context(on_loopback())
         ray.init(num_cpus=len(self.shares), include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                  _temp_dir=self.scratch)
         self.fill, self.rowsum = ray.remote(_fill), ray.remote(_rowsum)
@@ -49,6 +56,7 @@ class Peer:
         import ray
 
         ray.shutdown()
+        self._local.close()
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import ExitStack
-from typing import Any, ClassVar, Protocol
+from contextlib import AbstractContextManager, ExitStack
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
@@ -22,6 +22,8 @@ from .errors import WorkerDiedError, WorkerError, died, failed, on_block
 from .seat import Command
 from .stopping import GRACE_SECONDS, end
 from .worker_side import WORKER_BLAS_THREADS, become_worker, process_alive, watch_parent
+
+T = TypeVar("T")
 
 __all__ = ["DEFAULT_START_METHOD", "GRACE_SECONDS", "START_METHODS", "WORKER_BLAS_THREADS", "Attachment", "Command",
            "FirstDeath", "OnPart", "Roll", "Runtime", "WorkerDiedError", "WorkerError", "become_worker",
@@ -82,6 +84,10 @@ class Runtime(ABC):
     def made(self, undo: Callable[..., object], *args: object, **kwargs: object) -> None:
         """Have ``close`` call ``undo(*args, **kwargs)``: registered as the thing it undoes is made."""
         self._made.callback(undo, *args, **kwargs)
+
+    def entered(self, context: AbstractContextManager[T]) -> T:
+        """``context`` entered now and left by ``close`` in its turn (a setting held while the runtime runs)."""
+        return self._made.enter_context(context)
 
     def hire_janitor(self, paths: Sequence[str] = ()) -> Janitor:
         """A janitor for what the runtime starts beside its workers, which it ends (and ``paths``

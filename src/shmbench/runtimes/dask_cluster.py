@@ -100,10 +100,8 @@ class DaskWorkers(Runtime):
         self.made(shutil.rmtree, scratch, ignore_errors=True)
         # A worker that dies fails its task at once (Dask would retry it elsewhere three times);
         # no memory limit: the nanny would pause, spill or restart a worker holding a large share.
-        config = dask.config.set({"distributed.scheduler.allowed-failures": 0, "temporary-directory": scratch,
-                                  "distributed.worker.daemon": True})
-        self.made(config.__exit__, None, None, None)
-        config.__enter__()
+        self.entered(dask.config.set({"distributed.scheduler.allowed-failures": 0, "temporary-directory": scratch,
+                                      "distributed.worker.daemon": True}))
         self.made(self._stop, before, janitor.pid)  # before the cluster: one cut short is closed too
         built: dict = {}
         done = threading.Event()

@@ -5,6 +5,10 @@ session directory of ours that close removes, every address on loopback. What an
 copied into the store, and the parent reads it from there zero-copy. A read-only workload's input
 is put into the store once per pass and every actor reads its share of that one copy.
 
+With ``--ray-address`` (``ADDRESS_ENV``), ``start`` joins a cluster the user runs instead (``ray
+start``, as Ray documents): a driver of ours, one actor per share spread over its nodes, killed at
+close; the cluster itself is never started, stopped or reconfigured.
+
 On several nodes, ``start`` is ``ray.cluster_utils.Cluster`` (as Ray's own tests run clusters): a
 raylet and an object store per node, all on this machine; each actor is pinned to its node. The
 answers of actors off the driver's node are real transfers between object stores: ``internode``
@@ -16,7 +20,12 @@ import gc
 import logging
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import psutil
@@ -35,6 +44,40 @@ _STORE_PASSES = 2
 # listens on loopback only. On, ``ray.init()`` binds the machine's primary address, reachable from
 # the network, even for one machine (Ray turns 127.0.0.1 given as the node's address into it).
 _CLUSTERS = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+#: A running Ray cluster to join (its head's ``host:port``, or ``auto``) instead of starting one.
+ADDRESS_ENV = "SHMBENCH_RAY_ADDRESS"
+#: How long joining may take before the cluster is called unreachable (Ray itself retries for a minute).
+CONNECT_SECONDS = 15
+_PROBE = """import json, logging, sys, ray
+ray.init(address=sys.argv[1], log_to_driver=False, logging_level=logging.ERROR)
+print(json.dumps(ray.cluster_resources().get("CPU", 0)))
+"""
+
+
+def probe(address: str, workers: int) -> str | None:
+    """Why the Ray cluster at ``address`` cannot take ``workers`` actors of one CPU each, or None;
+    asked before anything runs, by a driver of its own in a process of its own."""
+    if address.startswith("ray://"):
+        return (f"{address} is a Ray Client address; shmbench joins as a driver on a node of the cluster: "
+                "give the head's host:port (what `ray start --head` prints), or auto")
+    host, _, port = address.rpartition(":")
+    if host and port.isdigit():  # an unreachable head is told at once, not after Ray's retries
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except OSError as error:
+            return f"cannot reach the Ray cluster at {address}: {error.strerror or error}"
+    try:
+        done = subprocess.run([sys.executable, "-c", _PROBE, address], capture_output=True, text=True,
+                              timeout=CONNECT_SECONDS)
+    except subprocess.TimeoutExpired:
+        return f"cannot join the Ray cluster at {address}: no answer within {CONNECT_SECONDS} s"
+    if done.returncode:
+        errors = [line for line in done.stderr.splitlines() if "Error" in line] or done.stderr.splitlines() or ["?"]
+        return f"cannot join the Ray cluster at {address}: {errors[-1].strip()}"
+    cpus = float(done.stdout.split()[-1])
+    if cpus < workers:
+        return f"the Ray cluster at {address} has {cpus:g} CPUs, fewer than the {workers} asked for"
+    return None
 
 
 def _cluster(nodes: int, cpus: int, store: int, session: str):
@@ -49,6 +92,22 @@ def _cluster(nodes: int, cpus: int, store: int, session: str):
         cluster.shutdown()
         raise
     return cluster
+
+
+@contextmanager
+def on_loopback() -> Iterator[None]:
+    """Ray's single-machine mode for the block: for the processes Ray starts (the variable) and for
+    this driver (which read it when Ray was imported)."""
+    from ray._private import ray_constants
+
+    earlier, address = ray_constants.ENABLE_RAY_CLUSTER, os.environ.pop("RAY_ADDRESS", None)  # not to be joined
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        with environ.setting(_CLUSTERS, "0"):
+            yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = earlier
+        environ.restore("RAY_ADDRESS", address)
 
 
 def store_bytes(nbytes: int) -> int:
@@ -66,6 +125,12 @@ class _Actor:
 
     def pid(self) -> int:
         return os.getpid()
+
+    def place(self) -> tuple[int, str, str]:
+        """Where the actor runs: its pid, its node's id and address."""
+        import ray
+
+        return os.getpid(), ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
 
     def run(self, command: Command, source: np.ndarray | None):
         seat = self.seat
@@ -88,6 +153,10 @@ class RayActors(Runtime):
         self._actors: list = []
         self._cluster = None
         self._fetched: dict = {}  # slot -> answer, pulled to the driver's node by ``internode``
+        self._here: list[bool] = []  # per worker, on this host: for a cluster the run joined
+        joined = os.environ.get(ADDRESS_ENV, "").strip()
+        if joined:
+            return self._join(joined)
         # Ray's sockets live under its temporary directory, whose path must stay short.
         session = tempfile.mkdtemp(prefix="shmbench-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
         janitor = self.hire_janitor(paths=[session])  # first: the parent may die while Ray starts
@@ -100,7 +169,7 @@ class RayActors(Runtime):
             self.made(environ.restore, "RAY_TMPDIR", os.environ.get("RAY_TMPDIR"))
             os.environ["RAY_TMPDIR"] = session
             os.makedirs(os.path.join(session, "ray"))
-        self._on_loopback()
+        self.entered(on_loopback())
         self.made(self._stop)  # before ray.init: one cut short leaves a node and a driver half made
         # The janitor marks Ray's processes and those they start later (its agents). Ray installs
         # signal handlers of its own; the caller's (the CLI stops workers and exits 143 on SIGTERM)
@@ -135,15 +204,49 @@ class RayActors(Runtime):
                          "versions": f"ray {ray.__version__}"}
         return self.ids
 
-    def _on_loopback(self) -> None:
-        """Ray's single-machine mode until close: for the processes Ray starts (the variable) and
-        for this driver (which read it when Ray was imported)."""
-        from ray._private import ray_constants
+    def _join(self, address: str) -> list[int]:
+        """Actors on a cluster the user runs, spread over its nodes: the cluster is never started,
+        stopped or reconfigured here. Our actors are killed and our driver leaves at close; a
+        killed parent leaves them to Ray's own rule (a driver's actors and objects go with it)."""
+        import ray
 
-        self.made(environ.restore, _CLUSTERS, os.environ.get(_CLUSTERS))
-        self.made(setattr, ray_constants, "ENABLE_RAY_CLUSTER", ray_constants.ENABLE_RAY_CLUSTER)
-        os.environ[_CLUSTERS] = "0"
-        ray_constants.ENABLE_RAY_CLUSTER = False
+        self.made(self._leave)
+        with interrupts.kept():
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        actor = ray.remote(num_cpus=1)(_Actor)
+        self._actors = [actor.options(scheduling_strategy="SPREAD").remote(a, self.plan, rows)
+                        for a, rows in zip(self.attachments, self.shares)]
+        places = self._get([a.place.remote() for a in self._actors], "start")
+        mine = ray.get_runtime_context().get_node_id()
+        order = [mine] + sorted({node for _, node, _ in places} - {mine})
+        self.ids, self.nodes = [pid for pid, _, _ in places], [order.index(node) for _, node, _ in places]
+        local = {a.address for addresses in psutil.net_if_addrs().values() for a in addresses}
+        self._here = [ip in local for _, _, ip in places]
+        alive = [n for n in ray.nodes() if n["Alive"]]
+        self.settings = {"cluster": f"joined {address}: {len(alive)} nodes, {ray.cluster_resources().get('CPU', 0):g} "
+                                    f"CPUs, ours on {len(set(self.nodes))} node(s); never started or stopped by "
+                                    "shmbench",
+                         "init": "ray.init(address=...)",
+                         "tasks": "one actor (num_cpus=1, scheduling_strategy='SPREAD') per worker, keeping its rows "
+                                  "between passes and returning its blocks; the driver reads them with ray.get",
+                         "memory": f"seen for the {sum(self._here)} worker(s) on this host, not for the others",
+                         "versions": f"ray {ray.__version__}"}
+        return self.ids
+
+    def on_this_host(self, slot: int) -> bool:
+        return self._here[slot] if self._here else True
+
+    def _leave(self) -> None:
+        """Leave a cluster the run joined: our actors killed (Ray frees what they held), our driver
+        gone (Ray frees the objects it owned); nothing signalled by pid, which means nothing here."""
+        import ray
+
+        actors, self._actors, self._fetched = self._actors, [], {}
+        with interrupts.kept():
+            for actor in actors:
+                ray.kill(actor)
+            ray.shutdown()
+        gc.collect()  # as after a Ray of our own: its leftovers must not reach a forked worker
 
     def _places(self) -> list[dict]:
         """Each actor's placement: pinned to its node, node 0 being the one the driver joined."""
