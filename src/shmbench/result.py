@@ -69,6 +69,10 @@ class RunResult:
     #: None for strategies that run on one node only.
     internode_bytes: int | None = None
     internode_bytes_how: str | None = None
+    #: Of those, what arrived over this host's network links meanwhile (the kernel's counters of
+    #: every interface but loopback, less each frame's headers): measured on the wire, where some
+    #: workers ran on other hosts of a cluster the run joined; None otherwise.
+    internode_wire_bytes: int | None = None
     #: How an engine contender's engine was set up, in words a user of that engine can check
     #: (client options, store size, how idle workers wait, versions); empty for the others.
     settings: dict[str, str] = field(default_factory=dict)

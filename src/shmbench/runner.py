@@ -237,6 +237,7 @@ def result_of(driver: Driver, pids: list[int], problems: list[str], warm: list[f
         warm_passes=warm, peak_total_pss_bytes=memory.total_pss(peak) if samples else None,
         memory=[m.as_dict() for m in peak], prefault=driver.prefault, minor_faults=driver.faults,
         nodes=instance.nodes, internode_bytes=instance.internode_bytes, internode_bytes_how=instance.internode_bytes_how,
+        internode_wire_bytes=instance.internode_wire_bytes,
         settings=instance.settings,
         blas_threads_per_worker=WORKER_BLAS_THREADS if instance.traits.processes else None,
         verified_by=reference(plan, instance.workload).judged_by if instance.work.is_kernel else None, **extra)

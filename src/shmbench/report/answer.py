@@ -155,10 +155,13 @@ def answer(group: Sequence[dict], serial: dict | None = None) -> Answer:
         sentence = f"Least memory among the parallel strategies: {name[id(least)]} ({least['pss_multiple']:.2f}× the matrix"
         sentence += (f"; {name[id(most)]} holds {most['pss_multiple']:.2f}×)." if most is not least else ").")
         out.sentences.append(sentence)
-    crossing = [r for r in contenders if (r.get("nodes") or 1) > 1 and r.get("internode_bytes") is not None]
+    crossing = [r for r in contenders if r.get("internode_bytes") is not None
+                and ((r.get("nodes") or 1) > 1 or r.get("internode_wire_bytes") is not None)]
     if crossing:
         out.sentences.append("Between nodes, on the first pass: " + _list([
             f"{name[id(r)]} moved {r['internode_bytes'] / 2**20:.0f} MiB in {r['phases'].get('internode', 0.0):.2f} s"
+            + (f" ({r['internode_wire_bytes'] / 2**20:.1f} MiB arrived over this host's links)"
+               if r.get("internode_wire_bytes") is not None else "")
             for r in crossing]) + ".")
     unranked = [(r, _excluded(r)) for r in contenders if _excluded(r)]
     if unranked:

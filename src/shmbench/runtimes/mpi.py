@@ -101,6 +101,7 @@ class MpiRanks(Runtime):
         self._lines: dict[int, Connection] = {}  # rank -> its socket, for the ranks on this host
         self.made(self._close_lines)
         self._busy = True  # until the ranks have answered: a job cut short in its start is ended, not asked
+        self._here: list[bool] = []
         folder = tempfile.mkdtemp(prefix="shmbench-mpi-")  # private (0700): only we reach the socket
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._control = os.path.join(folder, "control")
@@ -126,6 +127,7 @@ class MpiRanks(Runtime):
             server.close()
             shutil.rmtree(folder, ignore_errors=True)
         self.ids, self.nodes = [pid for pid, *_ in started], [node for _, node, *_ in started]
+        self._here = [bool(here) for *_, here in started]  # a rank elsewhere: its pid means nothing here
         self._first_death = FirstDeath(self.ids, {rank: line.fileno() for rank, line in self._lines.items()})
         self.made(self._first_death.close)  # it polls the lines: stopped before they close
         # MPICH unlinks its /dev/shm segments at MPI_Finalize, which a killed rank never reaches:
@@ -138,6 +140,9 @@ class MpiRanks(Runtime):
                          "launch": f"mpiexec -n {len(self.shares)}" + "".join(f" {o}" for o in self._placement()),
                          "versions": _versions()}
         return self.ids
+
+    def on_this_host(self, slot: int) -> bool:
+        return self._here[slot] if self._here else True
 
     def _accept(self, server: socket.socket) -> None:
         """One more rank's line; a job that ended while starting is reported."""

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .._system import preflight
+from .._system import preflight, wire
 from .._system.pages import prefault
 from ..plan import Plan, positive_int
 from ..work import prepare, seed_legacy, sums_dtype
@@ -85,6 +85,9 @@ class Strategy(ABC):
         #: strategies that never cross nodes.
         self.internode_bytes: int | None = None
         self.internode_bytes_how: str | None = None
+        #: What this host's network links received during the last ``internode``, less headers;
+        #: None unless some workers run on other hosts.
+        self.internode_wire_bytes: int | None = None
         #: How the engine was set up (``Runtime.settings``), kept after close for the record.
         self.settings: dict[str, str] = {}
         self._runtime: Runtime | None = None
@@ -246,8 +249,13 @@ class Strategy(ABC):
         if self.work.reads:
             self.internode_bytes, self.internode_bytes_how = 0, "computed: a read-only workload sends back sums only"
             return
+        # Where workers run on other hosts, what arrived over this host's links is read as well.
+        elsewhere = not all(self._runtime.on_this_host(slot) for slot in range(self.workers))
+        before = wire.received() if elsewhere else None
         faults, self.internode_bytes, self.internode_bytes_how = self._runtime.internode(
             Command("collect", self.workload), self._take)
+        if before is not None:
+            self.internode_wire_bytes = wire.payload_since(before)
         self._note(faults)
 
     def collect(self) -> None:
