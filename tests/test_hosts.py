@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
 import sys
 import time
 
@@ -73,17 +74,23 @@ def test_ray_across_two_hosts():
         assert nodes() == [2, 2]  # still up, every CPU free: no actor of ours left
 
 
+def _dask(a: hosts.Host, b: hosts.Host) -> str:
+    """``dask scheduler`` on host a and a ``dask worker`` on each host; the scheduler's address."""
+    scheduler = f"tcp://{a.address}:8786"
+    a.start(f"{BIN}/dask", "scheduler", "--host", a.address, "--port", "8786", "--no-dashboard")
+    for host in (a, b):
+        host.start(f"{BIN}/dask", "worker", scheduler, "--host", host.address, "--nthreads", "1",
+                   "--memory-limit", "0", "--no-dashboard")
+    count = ("import sys, distributed\nwith distributed.Client(sys.argv[1], timeout=30) as c:\n"
+             "    c.wait_for_workers(2, timeout=60)\n")
+    done = a.run(sys.executable, "-c", count, scheduler, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return scheduler
+
+
 def test_dask_across_two_hosts():
     with hosts.two_hosts("dask") as (a, b):
-        scheduler = f"tcp://{a.address}:8786"
-        a.start(f"{BIN}/dask", "scheduler", "--host", a.address, "--port", "8786", "--no-dashboard")
-        for host in (a, b):
-            host.start(f"{BIN}/dask", "worker", scheduler, "--host", host.address, "--nthreads", "1",
-                       "--memory-limit", "0", "--no-dashboard")
-        count = ("import sys, distributed\nwith distributed.Client(sys.argv[1], timeout=30) as c:\n"
-                 "    c.wait_for_workers(2, timeout=60)\n")
-        done = a.run(sys.executable, "-c", count, scheduler, timeout=120)
-        assert done.returncode == 0, done.stderr
+        scheduler = _dask(a, b)
         records = _run(a, dict(os.environ), "--strategy", "dask", "--dask-address", scheduler)
         joined = records["dask"]
         assert joined["verified"] and joined["digest"] == records["serial"]["digest"]
@@ -107,3 +114,19 @@ def test_mpi_across_two_hosts():
         # cross it here (about 10 KB did, with FI_PROVIDER=tcp and MPIR_CVAR_NOLOCAL=1 too): these
         # hosts share one kernel and process table, and some path of MPICH's uses that. Not found yet.
         assert ranks["internode_wire_bytes"] is not None and a.received() > before
+
+
+def test_a_link_cut_mid_fill_fails_the_cell_naming_the_host():
+    with hosts.two_hosts("cut") as (a, b):
+        scheduler = _dask(a, b)
+        run = subprocess.Popen(a.argv(sys.executable, "-m", "shmbench", "run", "--strategy", "dask", "--dask-address",
+                                      scheduler, "--workers", "2", "--size", "256MiB", "--repeat", "50"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait("the passes", lambda: a.received() > 64 * 2**20, timeout=120)  # host b's rows arrive each pass
+        a.run("ip", "link", "set", a.link, "down")
+        cut = time.monotonic()
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 1, err
+        assert time.monotonic() - cut < 30
+        assert "worker 1 (pid " in err and f"host {b.address} unreachable" in err, err
+        assert not [p for p in a.processes() if "shmbench" in " ".join(p.cmdline())]  # nothing of ours left

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import traceback
 
 import numpy as np
@@ -34,6 +35,8 @@ _POLL_SECONDS = 0.5
 ADDRESS_ENV = "SHMBENCH_DASK_ADDRESS"
 #: How long joining may take before the cluster is called unreachable.
 CONNECT_SECONDS = 10
+#: How long a joined worker's heartbeats may stop (Dask's come every second or so) before it is lost.
+SILENT_SECONDS = 10.0
 
 
 def _connect(address: str):
@@ -151,6 +154,8 @@ class DaskWorkers(Runtime):
         """Use the workers of a cluster the user runs: never started, stopped or reconfigured here,
         and no parent watch on them (a killed client leaves them to Dask's own rules: the scheduler
         forgets a client's futures when its connection drops)."""
+        self._last: dict[str, tuple] = {}  # worker -> (its last heartbeat's time, when we saw it change)
+        self._lost: set[str] = set()
         self._client = _connect(address)
         self.made(self._leave, self._client)
         workers = self._client.scheduler_info()["workers"]
@@ -181,10 +186,25 @@ class DaskWorkers(Runtime):
             slot = next((i for i, a in enumerate(self._addresses) if a not in known), None)
             if slot is not None:
                 raise died(slot, self.ids[slot], what, self.where(slot))
+            self._heard(known, what)
             return
         slot = first_dead(self.ids)
         if slot is not None:
             raise died(slot, self.ids[slot], what, self.where(slot))
+
+    def _heard(self, known: dict, what: str) -> None:
+        """A worker of a joined cluster whose heartbeats stopped reaching the scheduler (a cut link,
+        a host down) is lost: the scheduler would wait minutes before it forgets it (its TTL)."""
+        now = time.monotonic()
+        for slot, address in enumerate(self._addresses):
+            seen = known[address].get("last_seen")
+            if self._last.get(address, (None,))[0] != seen:
+                self._last[address] = (seen, now)
+            elif now - self._last[address][1] > SILENT_SECONDS:
+                self._lost.add(address)  # not to be asked anything on leaving
+                host = known[address].get("host") or address
+                raise died(slot, self.ids[slot], what, self.where(slot),
+                           how=f"not heard from in {SILENT_SECONDS:.0f} s: host {host} unreachable")
 
     def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
         # A task pinned to a worker that died waits for it for ever (its nanny starts another, at
@@ -252,7 +272,7 @@ class DaskWorkers(Runtime):
     def _leave(self, client) -> None:
         """Leave a cluster the run joined: our rows go with us, the cluster stays as it was."""
         try:
-            client.run(forget, workers=self._addresses)
+            client.run(forget, workers=[a for a in self._addresses if a not in self._lost])
         except Exception:  # a worker gone meanwhile (or none asked yet): its rows went with it
             pass
         finally:
