@@ -1,9 +1,10 @@
 """Ray actors on a private Ray instance: one actor per share, answers through the object store.
 
 ``start`` is ``ray.init`` with one CPU per worker, a bounded object store and no dashboard, in a
-session directory of ours that close removes, every address on loopback. What an actor returns (its blocks, its sums) is
-copied into the store, and the parent reads it from there zero-copy. A read-only workload's input
-is put into the store once per pass and every actor reads its share of that one copy.
+session directory of ours that close removes, every address on loopback. What an actor returns
+(its blocks, its sums) is copied into the store, and the parent reads it from there zero-copy. A
+read-only workload's input is put into the store once per pass and every actor reads its share of
+that one copy.
 
 With ``--ray-address`` (``ADDRESS_ENV``), ``start`` joins a cluster the user runs instead (``ray
 start``, as Ray documents): a driver of ours, one actor per share spread over its nodes, killed at
