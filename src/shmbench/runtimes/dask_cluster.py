@@ -131,6 +131,11 @@ class DaskWorkers(Runtime):
             self._cluster = built.get("cluster")
         if "error" in built:  # "Nanny failed to start": a worker process ended while starting
             raise died(None, None, "start", how=str(built["error"])) from built["error"]
+        # A worker that dies fails its cell, so its nanny (an object in this process) must not start
+        # another: a new worker is born at OOM score 0 and smaller than this process, and with a
+        # killed worker's memory not yet freed the OOM killer once took this process instead.
+        for nanny in self._cluster.workers.values():
+            nanny.close_gracefully(reason="shmbench: a worker that dies is not restarted")
         # Dask's documented way for a client outside the cluster's network path: results and
         # scattered data travel between the client and the workers directly, not through the scheduler.
         self._client = Client(self._cluster, direct_to_workers=True)
