@@ -14,7 +14,7 @@ import pytest
 
 import hosts
 
-pytestmark = [pytest.mark.extras, pytest.mark.slow,
+pytestmark = [pytest.mark.extras, pytest.mark.slow, pytest.mark.hosts,
               pytest.mark.skipif(hosts.unavailable() is not None, reason=str(hosts.unavailable()))]
 
 BIN = os.path.dirname(sys.executable)
@@ -114,6 +114,38 @@ def test_mpi_across_two_hosts():
         # cross it here (about 10 KB did, with FI_PROVIDER=tcp and MPIR_CVAR_NOLOCAL=1 too): these
         # hosts share one kernel and process table, and some path of MPICH's uses that. Not found yet.
         assert ranks["internode_wire_bytes"] is not None and a.received() > before
+
+
+def test_an_unreachable_mpi_host_is_refused_in_one_line():
+    with hosts.two_hosts("gone") as (a, b):
+        env = dict(os.environ, **hosts.launcher([a, b]))
+        nowhere = "10.213.7.9"  # on the test link, where no host is: the launcher cannot reach it
+        hostfile = "/tmp/hosts"  # host a's own /tmp
+        assert a.run("sh", "-c", f"cat > {hostfile}", input=f"# a hydra host file\n{a.address}:1\n{nowhere}\n"
+                     ).returncode == 0
+        began = time.monotonic()
+        done = a.run(sys.executable, "-m", "shmbench", "run", "--strategy", "mpi", "--workers", "2", "--nodes", "2",
+                     "--hostfile", hostfile, "--size", SIZE, env=env)
+        assert time.monotonic() - began < 15
+        assert done.returncode == 2 and done.stdout == "", done.stderr
+        assert done.stderr.strip().splitlines() == [
+            f"shmbench: error: mpiexec cannot start a process on host {nowhere} (launcher ssh): "
+            f"no such test host: {nowhere}"], done.stderr
+        assert not [p for p in a.processes() + b.processes() if "python" in " ".join(p.cmdline())]
+        # A host that never answers (its ssh hangs): refused when the probe's time is out, nothing left.
+        hanging = "10.213.7.8"
+        wrapper = "/tmp/shmbench-hangs"
+        assert a.run("sh", "-c", f"cat > {wrapper} && chmod 755 {wrapper}", input=(
+            f'#!/bin/sh\ncase "$*" in *{hanging}*) exec sleep 600 ;; esac\nexec {env["HYDRA_LAUNCHER_EXEC"]} "$@"\n')
+        ).returncode == 0
+        began = time.monotonic()
+        done = a.run(sys.executable, "-m", "shmbench", "run", "--strategy", "mpi", "--workers", "2", "--nodes", "2",
+                     "--hosts", f"{a.address},{hanging}", "--size", SIZE, env=dict(env, HYDRA_LAUNCHER_EXEC=wrapper))
+        assert time.monotonic() - began < 15
+        assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+            f"shmbench: error: mpiexec cannot start a process on host {hanging} (launcher ssh): "
+            "no answer within 10 s"], done.stderr
+        assert not [p for p in a.processes() if "sleep" in p.name() or "mpiexec" in p.name()]
 
 
 def test_a_link_cut_mid_fill_fails_the_cell_naming_the_host():

@@ -22,7 +22,7 @@ import time
 import psutil
 import pytest
 
-pytestmark = [pytest.mark.extras, pytest.mark.slow]
+pytestmark = [pytest.mark.extras, pytest.mark.slow, pytest.mark.hosts]
 pytest.importorskip("ray", reason="the ray extra is not installed")
 
 RAY = os.path.join(os.path.dirname(sys.executable), "ray")

@@ -22,7 +22,7 @@ from ..workloads import WORKLOADS
 from ..runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
 
 from .common import DEFAULT_REPEAT, DEFAULT_SIZE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, MIN_BUDGET, TOTAL_BUDGET, UsageError, err_console
-from .args import Parser, as_count, as_hosts, as_limit, as_non_negative, as_seconds, as_size, as_size_spec, as_slowdown, as_workload
+from .args import Parser, as_count, as_hostfile, as_hosts, as_limit, as_non_negative, as_seconds, as_size, as_size_spec, as_slowdown, as_workload
 from .run import cmd_run
 from .demo import cmd_demo, cmd_memory
 from .results import cmd_compare, cmd_drill, cmd_gate, cmd_publish, cmd_report, cmd_tables
@@ -44,8 +44,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--nodes", action="append", type=as_count,
                      help="repeatable; split each cell's workers across this many nodes (mpi, ray, dask; "
                           "pretend nodes on this machine); default 1")
-    run.add_argument("--hosts", type=as_hosts, metavar="A,B,...",
-                     help="mpi's nodes are these hosts (mpiexec -hosts), not pretend ones; run from the first")
+    on_hosts = run.add_mutually_exclusive_group()
+    on_hosts.add_argument("--hosts", type=as_hosts, metavar="A,B,...",
+                          help="mpi's nodes are these hosts (mpiexec -hosts), not pretend ones; run from the first")
+    on_hosts.add_argument("--hostfile", dest="hosts", type=as_hostfile, metavar="FILE",
+                          help="the same from a hydra host file: a host a line (host or host:count; the counts "
+                               "are not used, each node gets its block of ranks)")
     run.add_argument("--ray-address", metavar="ADDRESS",
                      help="join the Ray cluster whose head is here (host:port, or auto; default: $RAY_ADDRESS) "
                           "instead of starting one, from a node of that cluster; shmbench never starts or stops it")

@@ -75,3 +75,16 @@ def as_hosts(text: str) -> str:
     if not all(hosts):
         raise argparse.ArgumentTypeError(f"hosts are comma-separated names, got {text!r}")
     return ",".join(hosts)
+
+
+def as_hostfile(path: str) -> str:
+    """A hydra host file's hosts (``host`` or ``host:count`` a line, ``#`` comments), comma-separated."""
+    try:
+        with open(path) as f:
+            lines = [line.split("#", 1)[0].strip() for line in f]
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot read the host file {path}: {error.strerror}") from None
+    hosts = [line.split(":", 1)[0].strip() for line in lines if line]
+    if not hosts or not all(hosts):
+        raise argparse.ArgumentTypeError(f"the host file {path} names no host (a host or host:count a line)")
+    return ",".join(hosts)

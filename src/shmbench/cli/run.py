@@ -21,6 +21,7 @@ from ..sizes import describe
 from ..strategies import REGISTRY, get, peer_for
 from ..runtimes import dask_cluster
 from ..runtimes import ray as ray_runtime
+from ..runtimes import mpi as mpi_runtime
 from ..runtimes.mpi import HOSTS_ENV
 from ..runtimes.base import DEFAULT_START_METHOD
 
@@ -74,6 +75,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.nodes or max(args.nodes) != len(args.hosts.split(",")) or not args.strategy or \
                 not set(args.strategy) <= set(mpi):
             raise ValueError(f"--hosts is for --strategy {' or '.join(mpi)} alone, with --nodes as many as the hosts")
+        reason = mpi_runtime.probe_hosts(args.hosts.split(","))
+        if reason:
+            raise ValueError(reason)
         os.environ[HOSTS_ENV] = args.hosts
     names = args.strategy or compare.available_strategies()
     if args.peers:

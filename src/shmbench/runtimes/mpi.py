@@ -88,6 +88,51 @@ def mpiexec() -> str | None:
     return beside if os.access(beside, os.X_OK) else shutil.which("mpiexec")
 
 
+#: How long the hosts may take to run a process each before a run across them is refused.
+PROBE_SECONDS = 10.0
+
+
+def probe_hosts(hosts: list[str]) -> str | None:
+    """Why mpiexec cannot start this interpreter on each of ``hosts``, or None; asked before
+    anything runs, through the launcher hydra will use for the run (ssh unless ``HYDRA_LAUNCHER``
+    names another), so a host it cannot reach is named in one line instead of failing a cell."""
+    for host in hosts:
+        try:
+            socket.getaddrinfo(host, None)
+        except OSError as error:
+            return f"host {host} cannot be resolved: {error.strerror or error}"
+    # A job a host, all at once: hydra ends a whole job when one proxy cannot be launched, and
+    # its own report does not say on which host.
+    jobs = {host: subprocess.Popen([mpiexec(), "-hosts", host, "-n", "1", sys.executable, "-c", "print('here')"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True) for host in hosts}
+    deadline = time.monotonic() + PROBE_SECONDS
+    silent: dict[str, str] = {}
+    for host, proc in jobs.items():
+        try:
+            out, err = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            end([proc, *_children(proc.pid)])  # hydra ends its proxies when asked to stop
+            out, err = proc.communicate()
+            err = f"no answer within {PROBE_SECONDS:.0f} s"
+        if out.strip() != "here":
+            # The launcher's own words (ssh's "connect to host ... refused") before hydra's.
+            said = [line.strip() for line in err.splitlines() if line.strip()]
+            silent[host] = next((line for line in said if not line.startswith("[")), said[0] if said else "?")
+    if not silent:
+        return None
+    launcher = os.environ.get("HYDRA_LAUNCHER", "ssh")
+    return "; ".join(f"mpiexec cannot start a process on host {host} (launcher {launcher}): {why}"
+                     for host, why in silent.items())
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
 class MpiRanks(Runtime):
     launcher = "mpiexec"
 
