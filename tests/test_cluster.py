@@ -12,7 +12,6 @@ import sys
 import pytest
 
 from cases import wait_until
-from shmbench.runtimes import dask_tasks
 
 pytestmark = [pytest.mark.extras, pytest.mark.slow]
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
@@ -66,12 +65,32 @@ def test_a_dask_cluster_the_user_runs_is_joined_and_left_as_it_was(cluster, tmp_
     assert joined["verified"] and joined["digest"] == records["serial"]["digest"]
     assert joined["settings"]["cluster"].startswith(f"joined {cluster}: 2 workers")
     assert "seen for the 2 worker(s) on this host" in joined["settings"]["memory"]
+    _left_as_it_was(cluster)
+
+
+def _left_as_it_was(cluster: str) -> None:
+    """Both workers still up (never stopped by us), and no task of ours, nor any row, left on them."""
     with distributed.Client(scheduler_file=cluster, timeout=30) as client:
-        assert len(client.scheduler_info()["workers"]) == 2  # still up: never stopped by us
-        # Functions the workers can import (a test module's they cannot), or lambdas sent by value.
-        assert set(client.run(dask_tasks.forget).values()) == {0}  # our rows left with us
+        assert len(client.scheduler_info()["workers"]) == 2
+        # Lambdas are sent by value (a test module's functions the workers could not import).
         wait_until(lambda: client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) == 0,
-                   "the scheduler forgetting our tasks")
+                   "the scheduler forgetting our tasks", poll=0.5)
+        wait_until(lambda: set(client.run(lambda dask_worker: len(dask_worker.data)).values()) == {0},
+                   "the workers dropping our rows", poll=0.5)
+
+
+def test_a_killed_client_leaves_nothing_on_the_cluster_by_dasks_own_rule(cluster):
+    """Our seats (each worker's rows) are results our client holds: the scheduler forgets a client's
+    futures when its connection drops, so a killed shmbench leaves nothing behind it."""
+    run = subprocess.Popen([sys.executable, "-m", "shmbench", "run", "--strategy", "dask", "--dask-address", cluster,
+                            "--workers", "2", "--size", "64MiB", "--repeat", "50"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with distributed.Client(scheduler_file=cluster, timeout=30) as client:
+        wait_until(lambda: min(client.run(lambda dask_worker: len(dask_worker.data)).values()) >= 1,
+                   "a seat on each worker", timeout=120, poll=0.5)
+    run.kill()
+    run.wait()
+    _left_as_it_was(cluster)
 
 
 def test_a_cluster_too_small_or_unreachable_is_refused_in_one_line(cluster):

@@ -2,8 +2,9 @@
 
 Dask shares no memory between its workers, even on one host (a task gets copies; shared memory is
 still an open proposal, dask/distributed#4497). Each worker keeps the blocks of its share in memory
-of its own between passes, as a Ray actor does: a task pinned to the worker finds its seat in a
-module-level table there, so a warm pass writes pages it has already faulted in. The client is
+of its own between passes, as a Ray actor does: the first task pinned to the worker opens its seat,
+a result Dask keeps there while our client holds it, and each command's task takes it as its input,
+so a warm pass writes pages it has already faulted in. The client is
 made as Dask documents for a client outside the cluster's network path, with
 ``direct_to_workers=True``: what a worker returns comes straight to the parent over Dask's comms
 (serialized without a pickle copy), not relayed through the scheduler. An input is scattered
@@ -25,9 +26,9 @@ import traceback
 import numpy as np
 import psutil
 
-from .base import (OnPart, Runtime, WorkerDiedError, become_worker, deliver, died, end, failed, first_dead,
-                   ignore)
-from .dask_tasks import forget, run_task
+from .base import (SILENT_SECONDS, OnPart, Runtime, WorkerDiedError, become_worker, deliver, died, end, failed,
+                   first_dead, ignore)
+from .dask_tasks import open_seat, run_task
 from .seat import Command
 
 _POLL_SECONDS = 0.5
@@ -35,8 +36,6 @@ _POLL_SECONDS = 0.5
 ADDRESS_ENV = "SHMBENCH_DASK_ADDRESS"
 #: How long joining may take before the cluster is called unreachable.
 CONNECT_SECONDS = 10
-#: How long a joined worker's heartbeats may stop (Dask's come every second or so) before it is lost.
-SILENT_SECONDS = 10.0
 
 
 def _connect(address: str):
@@ -91,6 +90,7 @@ class DaskWorkers(Runtime):
 
     def start(self) -> list[int]:
         self._client = self._cluster = None
+        self._seats: list = []  # per worker, the future of its seat: its rows, kept on it between passes
         self._joined = os.environ.get(ADDRESS_ENV, "").strip() or None
         if self._joined:
             return self._join(self._joined)
@@ -160,7 +160,6 @@ class DaskWorkers(Runtime):
         and no parent watch on them (a killed client leaves them to Dask's own rules: the scheduler
         forgets a client's futures when its connection drops)."""
         self._last: dict[str, tuple] = {}  # worker -> (its last heartbeat's time, when we saw it change)
-        self._lost: set[str] = set()
         self._client = _connect(address)
         self.made(self._leave, self._client)
         workers = self._client.scheduler_info()["workers"]
@@ -169,7 +168,8 @@ class DaskWorkers(Runtime):
         self._addresses = _spread(workers, len(self.shares))
         pids = self._client.run(os.getpid, workers=self._addresses)
         self.ids = [pids[a] for a in self._addresses]
-        hosts = sorted({workers[a].get("host") for a in self._addresses})
+        self._hosts = [workers[a].get("host") or a for a in self._addresses]
+        hosts = sorted(set(self._hosts))
         mine = {address.address for addresses in psutil.net_if_addrs().values() for address in addresses}
         self._here = [workers[a].get("host") in mine | {"localhost"} for a in self._addresses]
         here = [a for a, local in zip(self._addresses, self._here) if local]
@@ -190,7 +190,8 @@ class DaskWorkers(Runtime):
             known = self._client.scheduler_info()["workers"]
             slot = next((i for i, a in enumerate(self._addresses) if a not in known), None)
             if slot is not None:
-                raise died(slot, self.ids[slot], what, self.where(slot))
+                raise died(slot, self.ids[slot], what, self.where(slot),
+                           how=f"the scheduler lost it: its process on host {self._hosts[slot]} ended")
             self._heard(known, what)
             return
         slot = first_dead(self.ids)
@@ -206,10 +207,8 @@ class DaskWorkers(Runtime):
             if self._last.get(address, (None,))[0] != seen:
                 self._last[address] = (seen, now)
             elif now - self._last[address][1] > SILENT_SECONDS:
-                self._lost.add(address)  # not to be asked anything on leaving
-                host = known[address].get("host") or address
                 raise died(slot, self.ids[slot], what, self.where(slot),
-                           how=f"not heard from in {SILENT_SECONDS:.0f} s: host {host} unreachable")
+                           how=f"not heard from in {SILENT_SECONDS:.0f} s: host {self._hosts[slot]} unreachable")
 
     def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
         # A task pinned to a worker that died waits for it for ever (its nanny starts another, at
@@ -217,16 +216,19 @@ class DaskWorkers(Runtime):
         self._check(command.name)
         client = self._client
         whole = source is not None and command.work.whole_input
+        if not self._seats:  # opened in the first command's time, as the other runtimes open theirs
+            self._seats = [client.submit(open_seat, attachment, self.plan, rows, workers=[address],
+                                         allow_other_workers=False, pure=False)
+                           for address, attachment, rows in zip(self._addresses, self.attachments, self.shares)]
         futures, given = [], []
-        for slot, (address, attachment, rows) in enumerate(zip(self._addresses, self.attachments, self.shares)):
+        for slot, (address, seat, rows) in enumerate(zip(self._addresses, self._seats, self.shares)):
             part = None
             if source is not None:
                 part = client.scatter(source if whole else source[rows.start:rows.stop], workers=[address],
                                       hash=False)
                 given.append(part)
-            futures.append(client.submit(run_task, slot, attachment, self.plan, rows, command, part,
-                                         0 if whole else rows.start, workers=[address], allow_other_workers=False,
-                                         pure=False))
+            futures.append(client.submit(run_task, seat, command, part, 0 if whole else rows.start,
+                                         workers=[address], allow_other_workers=False, pure=False))
         try:
             answers = self._gather(futures, command.name)
         except WorkerDiedError:
@@ -275,16 +277,14 @@ class DaskWorkers(Runtime):
         return faults, moved, "computed: the blocks the workers sent the parent"
 
     def _leave(self, client) -> None:
-        """Leave a cluster the run joined: our rows go with us, the cluster stays as it was."""
-        try:
-            client.run(forget, workers=[a for a in self._addresses if a not in self._lost])
-        except Exception:  # a worker gone meanwhile (or none asked yet): its rows went with it
-            pass
-        finally:
-            client.close()
+        """Leave a cluster the run joined: our seats and results go with our client (Dask releases
+        a client's futures when it closes), the cluster stays as it was."""
+        self._seats = []
+        client.close()
 
     def _stop(self, before: set[int], janitor: int) -> None:
         client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
+        self._seats = []
 
         def ask() -> None:
             try:

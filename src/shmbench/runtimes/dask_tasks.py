@@ -1,5 +1,7 @@
-"""What runs on a Dask worker: a task pinned to it finds its seat (the rows of its share, kept
-between passes in a module-level table there) and answers one command.
+"""What runs on a Dask worker: a task pinned to it opens its seat (the rows of its share), which
+stays in the worker's memory as that task's result, and each command's task takes the seat as its
+input. The seat is Dask's to keep: it goes when our client releases it, closes or is killed (the
+scheduler forgets a client's futures when its connection drops), as any result does.
 
 Module-level functions of an importable module: Dask sends them to the workers by reference.
 """
@@ -8,16 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from .seat import Command, Seat, collected
-
-_SEATS: dict[int, Seat] = {}  # a worker process's seats, by slot (one, as each share has its worker)
-
-
-def forget() -> int:
-    """On a worker of a cluster we joined: drop our seats (their rows), as we leave."""
-    count = len(_SEATS)
-    _SEATS.clear()
-    return count
-
 
 def _aligned(array: np.ndarray | None) -> np.ndarray | None:
     """``array``, copied to a 64-byte boundary if it is not on one. Dask unpickles a scattered array
@@ -33,11 +25,13 @@ def _aligned(array: np.ndarray | None) -> np.ndarray | None:
     return copy
 
 
-def run_task(slot: int, attachment, plan, rows: range, command: Command, source, source_first_row: int):
-    seat = _SEATS.get(slot)
-    if seat is None:
-        matrix, first_row, _ = attachment.open(plan, rows)
-        seat = _SEATS[slot] = Seat(plan, rows, matrix, first_row)
+def open_seat(attachment, plan, rows: range) -> Seat:
+    """The worker's seat on ``rows``: kept by Dask as this task's result, on this worker."""
+    matrix, first_row, _ = attachment.open(plan, rows)
+    return Seat(plan, rows, matrix, first_row)
+
+
+def run_task(seat: Seat, command: Command, source, source_first_row: int):
     # Dask sends arrays without a pickle copy: the answer's blocks are views of the seat's rows,
     # serialized as they are, so keeping the rows costs no second copy.
     return collected(seat, command, _aligned(source), source_first_row)
