@@ -25,6 +25,10 @@ from .worker_side import WORKER_BLAS_THREADS, become_worker, process_alive, watc
 
 T = TypeVar("T")
 
+#: How long a worker on another host may go unheard (no heartbeat at its scheduler, no answer at its
+#: node's port) before it is called lost: an engine's own checks take minutes to give up on a host.
+SILENT_SECONDS = 10.0
+
 __all__ = ["DEFAULT_START_METHOD", "GRACE_SECONDS", "START_METHODS", "WORKER_BLAS_THREADS", "Attachment", "Command",
            "FirstDeath", "OnPart", "Roll", "Runtime", "WorkerDiedError", "WorkerError", "become_worker",
            "call_in", "deliver", "died", "end", "failed", "first_dead", "ignore", "on_block", "process_alive",

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,7 +33,7 @@ import numpy as np
 import psutil
 
 from .._system import environ, interrupts
-from .base import OnPart, Runtime, become_worker, deliver, died, end, failed, ignore
+from .base import SILENT_SECONDS, OnPart, Runtime, become_worker, deliver, died, end, failed, ignore
 from .seat import Command, Seat, collected
 
 _STORE_SLACK = 64 * 2**20  # Ray's own objects, beside the answers
@@ -49,6 +50,9 @@ _CLUSTERS = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 ADDRESS_ENV = "SHMBENCH_RAY_ADDRESS"
 #: How long joining may take before the cluster is called unreachable (Ray itself retries for a minute).
 CONNECT_SECONDS = 15
+#: How often a pending ``ray.get`` looks up, and how often it knocks at a far node's raylet.
+_POLL_SECONDS = 0.5
+_PROBE_EVERY_SECONDS = 2.0
 _PROBE = """import json, logging, sys, ray
 ray.init(address=sys.argv[1], log_to_driver=False, logging_level=logging.ERROR)
 print(json.dumps(ray.cluster_resources().get("CPU", 0)))
@@ -155,6 +159,8 @@ class RayActors(Runtime):
         self._cluster = None
         self._fetched: dict = {}  # slot -> answer, pulled to the driver's node by ``internode``
         self._here: list[bool] = []  # per worker, on this host: for a cluster the run joined
+        self._places_joined: list[tuple[str, str]] = []  # per worker, its node's id and address, likewise
+        self._far: dict[int, tuple[str, int]] = {}  # workers on other hosts: their raylet's address and port
         joined = os.environ.get(ADDRESS_ENV, "").strip()
         if joined:
             return self._join(joined)
@@ -223,6 +229,10 @@ class RayActors(Runtime):
         self.ids, self.nodes = [pid for pid, _, _ in places], [order.index(node) for _, node, _ in places]
         local = {a.address for addresses in psutil.net_if_addrs().values() for a in addresses}
         self._here = [ip in local for _, _, ip in places]
+        self._places_joined = [(node, ip) for _, node, ip in places]
+        raylets = {n["NodeID"]: (n["NodeManagerAddress"], n["NodeManagerPort"]) for n in ray.nodes()}
+        self._far = {slot: raylets[node] for slot, (node, _) in enumerate(self._places_joined) if not self._here[slot]}
+        self._heard_at = {slot: time.monotonic() for slot in self._far}
         alive = [n for n in ray.nodes() if n["Alive"]]
         self.settings = {"cluster": f"joined {address}: {len(alive)} nodes, {ray.cluster_resources().get('CPU', 0):g} "
                                     f"CPUs, ours on {len(set(self.nodes))} node(s); never started or stopped by "
@@ -262,13 +272,49 @@ class RayActors(Runtime):
         import ray
 
         try:
+            while self._far and len(ray.wait(refs, num_returns=len(refs), timeout=_POLL_SECONDS)[0]) < len(refs):
+                self._heard(what)
             return ray.get(refs)
-        except ray.exceptions.RayActorError as error:
+        except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as error:
             gone = [i for i, a in enumerate(self._actors) if a._actor_id.hex() == getattr(error, "actor_id", None)]
             slot = gone[0] if gone and gone[0] < len(self.ids) else None
-            raise died(slot, self.ids[slot] if slot is not None else None, what, self.where(slot)) from error
+            lost = self._lost()
+            if lost is not None:  # a node of a joined cluster gone: a cut link, a host down, its Ray ended
+                raise died(lost, self.ids[lost], what, self.where(lost),
+                           how=f"its node left the cluster: host {self._places_joined[lost][1]} unreachable "
+                               "or its Ray ended") from error
+            if isinstance(error, ray.exceptions.ObjectLostError):
+                raise
+            how = f"its actor on host {self._places_joined[slot][1]} ended" if self._places_joined and slot is not None \
+                else ""
+            raise died(slot, self.ids[slot] if slot is not None else None, what, self.where(slot), how=how) from error
         except ray.exceptions.RayTaskError as error:
             raise failed(what, str(error)) from error
+
+    def _heard(self, what: str) -> None:
+        """A worker on another host whose node's raylet stops answering (a cut link, a host down)
+        is lost: Ray's health checks take a minute or more to call the node dead, and a pending
+        ``ray.get`` waited for longer than that here."""
+        now = time.monotonic()
+        for slot, (ip, port) in self._far.items():
+            if now - self._heard_at[slot] < _PROBE_EVERY_SECONDS:
+                continue
+            try:
+                socket.create_connection((ip, port), timeout=1.0).close()
+                self._heard_at[slot] = time.monotonic()
+            except OSError:
+                if time.monotonic() - self._heard_at[slot] > SILENT_SECONDS:
+                    raise died(slot, self.ids[slot], what, self.where(slot),
+                               how=f"not heard from in {SILENT_SECONDS:.0f} s: host {ip} unreachable") from None
+
+    def _lost(self) -> int | None:
+        """The first worker whose node a joined cluster no longer counts alive, or None."""
+        import ray
+
+        if not self._places_joined:
+            return None
+        alive = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+        return next((slot for slot, (node, _) in enumerate(self._places_joined) if node not in alive), None)
 
     def run(self, command: Command, on_part: OnPart = ignore, source: np.ndarray | None = None) -> list[int]:
         import ray
