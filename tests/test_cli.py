@@ -141,6 +141,10 @@ def test_a_missing_extra_is_named_in_list_and_refused_in_one_line(monkeypatch, c
     # Every cell refused leaves none: said as such (it was a ZeroDivisionError traceback).
     (["run", "--nodes", "3", "--workers", "2", "--strategy", "mpi"], ["no cell to run", "--nodes 3", "--workers"]),
     (["run", "--peers", "--strategy", "dask", "--workload", "pid"], ["dask_peer", "random and rowsum only"]),
+    (["run", "--hostfile", "/no/such/hostfile"], ["--hostfile", "cannot read the host file", "/no/such/hostfile"]),
+    (["run", "--hostfile", "/dev/null"], ["--hostfile", "names no host"]),
+    (["run", "--hosts", "a,,b"], ["--hosts", "comma-separated"]),
+    (["run", "--hosts", "a,b", "--strategy", "mpi"], ["--hosts is for --strategy", "--nodes as many"]),
     (["compare", "missing-a.json", "missing-b.json"], ["cannot read", "missing-a.json"]),
     (["gate", "no-such-commit", "HEAD"], ["no-such-commit", "is no commit"]),
     (["gate", "HEAD", "HEAD", "--repo", "/"], ["no asv.conf.json"]),

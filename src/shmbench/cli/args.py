@@ -84,7 +84,7 @@ def as_hostfile(path: str) -> str:
             lines = [line.split("#", 1)[0].strip() for line in f]
     except OSError as error:
         raise argparse.ArgumentTypeError(f"cannot read the host file {path}: {error.strerror}") from None
-    hosts = [line.split(":", 1)[0].strip() for line in lines if line]
+    hosts = [line.split()[0].split(":", 1)[0] for line in lines if line]
     if not hosts or not all(hosts):
         raise argparse.ArgumentTypeError(f"the host file {path} names no host (a host or host:count a line)")
     return ",".join(hosts)

@@ -147,6 +147,7 @@ class MpiRanks(Runtime):
         self.made(self._close_lines)
         self._busy = True  # until the ranks have answered: a job cut short in its start is ended, not asked
         self._here: list[bool] = []
+        self._hosts: list[str] = []  # per rank, its hostname
         folder = tempfile.mkdtemp(prefix="shmbench-mpi-")  # private (0700): only we reach the socket
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._control = os.path.join(folder, "control")
@@ -166,18 +167,19 @@ class MpiRanks(Runtime):
                 self._accept(server)
             self._conn = self._lines[0]
             started = self._answer("start")[0]
-            while len(self._lines) < sum(here for *_, here in started):
+            while len(self._lines) < sum(here for _, _, _, here, _ in started):
                 self._accept(server)
         finally:
             server.close()
             shutil.rmtree(folder, ignore_errors=True)
         self.ids, self.nodes = [pid for pid, *_ in started], [node for _, node, *_ in started]
-        self._here = [bool(here) for *_, here in started]  # a rank elsewhere: its pid means nothing here
+        self._here = [bool(here) for _, _, _, here, _ in started]  # a rank elsewhere: its pid means nothing here
+        self._hosts = [host for *_, host in started]
         self._first_death = FirstDeath(self.ids, {rank: line.fileno() for rank, line in self._lines.items()})
         self.made(self._first_death.close)  # it polls the lines: stopped before they close
         # MPICH unlinks its /dev/shm segments at MPI_Finalize, which a killed rank never reaches:
         # each rank named the ones it maps, to remove what is left of them at close.
-        self._segments.update(path for _, _, paths, _ in started for path in paths
+        self._segments.update(path for _, _, paths, _, _ in started for path in paths
                               if path.startswith(f"{SHM_DIR}/mpich_shm_"))
         self._janitor.watch(paths=sorted(self._segments))
         self.settings = {"wait": "ranks on this host block on a socket of their own between commands; a rank "
@@ -269,11 +271,12 @@ class MpiRanks(Runtime):
             pid = next((pid for pid in named if pid in self.ids), None)
             slot = None if pid is None else self.ids.index(pid)
         pid = None if slot is None else self.ids[slot]
+        where = f" on host {self._hosts[slot]}" if slot is not None and not self._here[slot] else ""
         how = re.search(r"EXIT STRING: (.*)", log)
         signum = re.search(r"\(signal (\d+)\)", how.group(1)) if how else None
         if signum:  # "Killed (signal 9)": the exit code a child of ours would have had
-            return died(slot, pid, what, code=-int(signum.group(1)))
-        return died(slot, pid, what, how=how.group(1).strip() if how else "")
+            return died(slot, pid, what, where, code=-int(signum.group(1)))
+        return died(slot, pid, what, where, how=how.group(1).strip() if how else "")
 
     def _stop_job(self) -> None:
         lines = list(self._lines.values())

@@ -123,7 +123,8 @@ def main(argv: list[str]) -> int:
         # hosts learn them from rank 0 (and, between commands, sleep in ``quiet_barrier``).
         conn = _listen(address, world.rank) if here else None
         everywhere = all(world.allgather(here))  # every rank reads commands from the parent itself
-        started = world.gather((os.getpid(), firsts.index(members[0]), _segments(), here), root=0)
+        started = world.gather((os.getpid(), firsts.index(members[0]), _segments(), here, socket.gethostname()),
+                               root=0)
         if world.rank == 0:
             conn.send(("done", started))
         while True:
