@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -152,9 +153,44 @@ def test_a_ray_cluster_the_user_runs_is_joined_and_left_as_it_was(host, cluster,
     assert settings.startswith(f"joined {address}: 2 nodes, 2 CPUs, ours on 2 node(s)"), settings
     assert joined["internode_bytes"] == 16 * 2**20  # SPREAD put one actor on the other node: its half crossed
     assert "seen for the 2 worker(s) on this host" in joined["settings"]["memory"]
-    state = _state(host, address, env)
-    assert state == {"nodes": 2, "cpus": 2, "free": 2}, state  # still up, and no actor of ours holds a CPU
-    assert not [p for p in psutil.process_iter(["name"]) if p.info["name"] == "ray::_Actor"]
+    _left_as_it_was(host, address, env)
+
+
+def _objects(host: str, address: str, env: dict) -> int:
+    """The objects in the cluster's object stores (``ray memory``: the raylets' own count)."""
+    done = _in(host, env, RAY, "memory", "--stats-only", "--address", address)
+    found = re.search(r"Plasma memory usage \d+ MiB, (\d+) objects", done.stdout)
+    assert found, done.stdout + done.stderr
+    return int(found.group(1))
+
+
+def _left_as_it_was(host: str, address: str, env: dict, timeout: float = 60) -> None:
+    """Both nodes up, every CPU free (no actor of ours), no object of ours, no actor process."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state, objects = _state(host, address, env), _objects(host, address, env)
+        actors = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "ray::_Actor"]
+        if (state, objects, actors) == ({"nodes": 2, "cpus": 2, "free": 2}, 0, []):
+            return
+        assert time.monotonic() < deadline, (state, objects, actors)
+        time.sleep(1)
+
+
+def test_a_killed_driver_leaves_nothing_on_the_cluster_by_rays_own_rule(host, cluster):
+    """A driver's actors and the objects it owns go with its job when it dies: a killed shmbench
+    leaves nothing behind it."""
+    address, env = cluster
+    run = subprocess.Popen(["ip", "netns", "exec", host, sys.executable, "-m", "shmbench", "run", "--strategy", "ray",
+                            "--ray-address", address, "--workers", "2", "--size", "64MiB", "--repeat", "50"],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _state(host, address, env)["free"] > 0:  # until our actors hold both CPUs
+        assert time.monotonic() < deadline and run.poll() is None, "the run never got going"
+        time.sleep(0.5)
+    time.sleep(3)  # passes under way: results in the stores
+    run.kill()
+    run.wait()
+    _left_as_it_was(host, address, env)
 
 
 def test_a_ray_cluster_too_small_or_unreachable_is_refused_in_one_line(host, cluster):
