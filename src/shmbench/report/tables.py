@@ -117,7 +117,7 @@ def cells(path: str, columns: Sequence[str] = ("workers", "nodes", "warm", "spee
     """Every record of a run, one row each, with the columns asked for."""
     heads = {"workers": "workers", "nodes": "nodes", "warm": "warm s (95% CI)", "speedup": "speed-up (95% CI)",
              "internode": "`internode`, first pass", "bytes": "bytes between nodes", "memory": "PSS × matrix",
-             "dtype": "dtype"}
+             "dtype": "dtype", "engine_bytes": "the engine's figure, B", "wire": "on the link, B"}
 
     def cell(r: dict, column: str) -> str:
         if column == "warm":
@@ -133,6 +133,11 @@ def cells(path: str, columns: Sequence[str] = ("workers", "nodes", "warm", "spee
             moved = r.get("internode_bytes") or 0
             how = (r.get("internode_bytes_how") or "measured").split(":")[0]  # measured or computed
             return f"{moved / 2**20:.0f} MiB ({how})" if moved else "0"
+        if column == "engine_bytes":
+            how = (r.get("internode_bytes_how") or "measured").split(":")[0]
+            return f"{r['internode_bytes']:,} ({how})" if r.get("internode_bytes") else "0"
+        if column == "wire":  # read from this host's links: only where some workers ran elsewhere
+            return "–" if r.get("internode_wire_bytes") is None else f"{r['internode_wire_bytes']:,}"
         if column == "memory":
             return f"{r['pss_multiple']:.2f}" if r.get("pss_multiple") else "–"
         return str(r.get(column) or "–")
