@@ -96,6 +96,8 @@ def probe_hosts(hosts: list[str]) -> str | None:
     """Why mpiexec cannot start this interpreter on each of ``hosts``, or None; asked before
     anything runs, through the launcher hydra will use for the run (ssh unless ``HYDRA_LAUNCHER``
     names another), so a host it cannot reach is named in one line instead of failing a cell."""
+    if mpiexec() is None:  # the mpi cells are refused as unavailable, saying why
+        return None
     for host in hosts:
         try:
             socket.getaddrinfo(host, None)
@@ -108,17 +110,20 @@ def probe_hosts(hosts: list[str]) -> str | None:
                                    start_new_session=True) for host in hosts}
     deadline = time.monotonic() + PROBE_SECONDS
     silent: dict[str, str] = {}
-    for host, proc in jobs.items():
-        try:
-            out, err = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            end([proc, *_children(proc.pid)])  # hydra ends its proxies when asked to stop
-            out, err = proc.communicate()
-            err = f"no answer within {PROBE_SECONDS:.0f} s"
-        if out.strip() != "here":
-            # The launcher's own words (ssh's "connect to host ... refused") before hydra's.
-            said = [line.strip() for line in err.splitlines() if line.strip()]
-            silent[host] = next((line for line in said if not line.startswith("[")), said[0] if said else "?")
+    try:
+        for host, proc in jobs.items():
+            try:
+                out, err = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                end([proc, *_children(proc.pid)])  # hydra ends its proxies when asked to stop
+                out, err = proc.communicate()
+                err = f"no answer within {PROBE_SECONDS:.0f} s"
+            if out.strip() != "here":
+                # The launcher's own words (ssh's "connect to host ... refused") before hydra's.
+                said = [line.strip() for line in err.splitlines() if line.strip()]
+                silent[host] = next((line for line in said if not line.startswith("[")), said[0] if said else "?")
+    finally:  # an interrupt meanwhile: none of them is left running
+        end([each for proc in jobs.values() if proc.poll() is None for each in (proc, *_children(proc.pid))])
     if not silent:
         return None
     launcher = os.environ.get("HYDRA_LAUNCHER", "ssh")
@@ -190,6 +195,14 @@ class MpiRanks(Runtime):
 
     def on_this_host(self, slot: int) -> bool:
         return self._here[slot] if self._here else True
+
+    def busy(self) -> list[str]:
+        """While a command is out, the ranks on other hosts: their answers come through rank 0, so
+        the parent cannot tell which holds it up, but a host cut off is among them. [] otherwise."""
+        if not self._busy or not self.ids:
+            return []
+        return [f"worker {slot} (pid {self.ids[slot]}) on host {self._hosts[slot]}"
+                for slot, here in enumerate(self._here) if not here]
 
     def _accept(self, server: socket.socket) -> None:
         """One more rank's line; a job that ended while starting is reported."""

@@ -161,6 +161,7 @@ class RayActors(Runtime):
         self._here: list[bool] = []  # per worker, on this host: for a cluster the run joined
         self._places_joined: list[tuple[str, str]] = []  # per worker, its node's id and address, likewise
         self._far: dict[int, tuple[str, int]] = {}  # workers on other hosts: their raylet's address and port
+        self._heard_at: dict[int, float] = {}  # ... and when each raylet last answered
         joined = os.environ.get(ADDRESS_ENV, "").strip()
         if joined:
             return self._join(joined)
