@@ -252,7 +252,7 @@ def docs_run(path: str, size: str = "256MiB") -> None:
     """Each engine across the two hosts, beside serial where the engine allows it (``--hosts`` is
     for mpi alone), at ``size``; the engines' records of the three runs written to ``path`` as one
     run (each speed-up is against its own run's serial)."""
-    began, merged = time.monotonic(), None
+    began, merged, digests = time.monotonic(), None, set()  # serial's digest (the same seed in every run)
     for engine in ("ray", "dask", "mpi"):
         with two_hosts(f"docs-{engine}") as (a, b):
             options, env = engine_options(engine, a, b)
@@ -262,12 +262,16 @@ def docs_run(path: str, size: str = "256MiB") -> None:
             if done.returncode:
                 raise SystemExit(f"{engine} across the test hosts failed:\n{done.stderr}")
             doc = json.loads(done.stdout)
+            digests.update(r["digest"] for r in doc["results"] if r["strategy"] == "serial")
             doc["results"] = [r for r in doc["results"] if r["strategy"] != "serial"]  # each run's own reference
+            if not all(r["verified"] for r in doc["results"]) or {r["digest"] for r in doc["results"]} != digests:
+                raise SystemExit(f"{engine} across the test hosts: not verified, or its digest is not serial's")
             head = options[-1]
             left = ({"nodes alive, CPUs free": ray_nodes(a, head, env), "objects": ray_objects(a, head, env)}
                     if engine == "ray" else {"workers, tasks, keys": dask_left(a, head)} if engine == "dask" else
                     {"processes on host b": len(b.processes())})
-            print(f"{engine}: left on the cluster afterwards: {left}", flush=True)
+            print(f"{engine}: verified, digest {digests} equal to serial's; left on the cluster afterwards: {left}",
+                  flush=True)
             if merged is None:
                 merged = doc
             else:

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from cases import wait_until
+from shmbench.cli.common import EXIT_INTERRUPTED
 
 pytestmark = [pytest.mark.extras, pytest.mark.slow]
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
@@ -79,17 +80,19 @@ def _left_as_it_was(cluster: str) -> None:
                    "the workers dropping our rows", poll=0.5)
 
 
-def test_a_killed_client_leaves_nothing_on_the_cluster_by_dasks_own_rule(cluster):
-    """Our seats (each worker's rows) are results our client holds: the scheduler forgets a client's
-    futures when its connection drops, so a killed shmbench leaves nothing behind it."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL])
+def test_an_interrupted_or_killed_client_leaves_nothing_on_the_cluster(cluster, signum):
+    """Our seats (each worker's rows) are results our client holds: an interrupted shmbench closes
+    its client, and the scheduler forgets a killed one's futures when its connection drops (Dask's
+    own rule), so neither leaves anything behind it."""
     run = subprocess.Popen([sys.executable, "-m", "shmbench", "run", "--strategy", "dask", "--dask-address", cluster,
                             "--workers", "2", "--size", "64MiB", "--repeat", "50"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with distributed.Client(scheduler_file=cluster, timeout=30) as client:
         wait_until(lambda: min(client.run(lambda dask_worker: len(dask_worker.data)).values()) >= 1,
                    "a seat on each worker", timeout=120, poll=0.5)
-    run.kill()
-    run.wait()
+    run.send_signal(signum)
+    assert run.wait(60) == (EXIT_INTERRUPTED if signum == signal.SIGINT else -signal.SIGKILL)
     _left_as_it_was(cluster)
 
 

@@ -57,16 +57,17 @@ def test_ray_runs_a_raylet_and_an_object_store_per_node():
 
 @pytest.mark.slow  # Ray's cluster, started and stopped
 @pytest.mark.extras
-@pytest.mark.parametrize("strategy, nodes", [("ray", 1), ("ray", 2), ("ray_peer", 1)])
-def test_ray_started_here_listens_on_loopback_only(strategy, nodes):
-    """Ray binds the machine's primary address unless told it runs on one machine: nothing of a
-    Ray we start may be reachable from the network."""
+@pytest.mark.parametrize("strategy, nodes", [("ray", 1), ("ray", 2), ("ray_peer", 1), ("dask", 1), ("dask_peer", 1)])
+def test_an_engine_started_here_listens_on_loopback_only(strategy, nodes):
+    """Ray binds the machine's primary address unless told it runs on one machine (Dask's
+    LocalCluster takes 127.0.0.1 of itself): nothing of an engine we start may be reachable from
+    the network. Dask's scheduler and Ray's driver listen in this process."""
     with create(strategy, Plan(64, 64), workers=2, nodes=nodes) as s:
         through(s, "start")
-        ray_pids = {p.pid for p in psutil.Process().children(recursive=True)} - set(s.worker_ids)
+        engine = {p.pid for p in psutil.Process().children(recursive=True)} | {os.getpid()}
         listening = {c.laddr.ip for c in psutil.net_connections("inet")
-                     if c.status == psutil.CONN_LISTEN and c.pid in ray_pids | set(s.worker_ids)}
-    assert listening, "no Ray process found listening"
+                     if c.status == psutil.CONN_LISTEN and c.pid in engine}
+    assert listening, f"no {strategy} process found listening"
     assert listening <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, listening
 
 

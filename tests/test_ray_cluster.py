@@ -23,6 +23,8 @@ import time
 import psutil
 import pytest
 
+from shmbench.cli.common import EXIT_INTERRUPTED
+
 pytestmark = [pytest.mark.extras, pytest.mark.slow, pytest.mark.hosts]
 pytest.importorskip("ray", reason="the ray extra is not installed")
 
@@ -176,9 +178,10 @@ def _left_as_it_was(host: str, address: str, env: dict, timeout: float = 60) -> 
         time.sleep(1)
 
 
-def test_a_killed_driver_leaves_nothing_on_the_cluster_by_rays_own_rule(host, cluster):
-    """A driver's actors and the objects it owns go with its job when it dies: a killed shmbench
-    leaves nothing behind it."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL])
+def test_an_interrupted_or_killed_driver_leaves_nothing_on_the_cluster(host, cluster, signum):
+    """An interrupted shmbench kills its actors and disconnects; a killed one's actors and the
+    objects it owned go with its job (Ray's own rule): neither leaves anything behind it."""
     address, env = cluster
     run = subprocess.Popen(["ip", "netns", "exec", host, sys.executable, "-m", "shmbench", "run", "--strategy", "ray",
                             "--ray-address", address, "--workers", "2", "--size", "64MiB", "--repeat", "50"],
@@ -188,8 +191,8 @@ def test_a_killed_driver_leaves_nothing_on_the_cluster_by_rays_own_rule(host, cl
         assert time.monotonic() < deadline and run.poll() is None, "the run never got going"
         time.sleep(0.5)
     time.sleep(3)  # passes under way: results in the stores
-    run.kill()
-    run.wait()
+    run.send_signal(signum)
+    assert run.wait(60) == (EXIT_INTERRUPTED if signum == signal.SIGINT else -signal.SIGKILL)
     _left_as_it_was(host, address, env)
 
 
