@@ -42,3 +42,11 @@ def wait_until(done, what: str, timeout: float = 30.0, poll: float = 0.01) -> No
     while not done():
         assert time.monotonic() < deadline, f"{what} never happened"
         time.sleep(poll)
+
+
+def default_sigint() -> None:
+    """For ``preexec_fn``: a shell that starts pytest in the background ignores SIGINT, and an
+    ignored SIGINT is inherited: Python would then install no KeyboardInterrupt handler in the command."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

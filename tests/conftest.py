@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 
 import psutil
 import pytest
+
+from cases import default_sigint
 
 SHM = "/dev/shm"
 # multiprocessing's own helpers, and the browser the browser tests share, live for the whole
@@ -93,12 +94,6 @@ def asv_recorded(tmp_path_factory):
     return tmp, record(tmp)
 
 
-def _default_sigint() -> None:
-    # A shell that starts pytest in the background ignores SIGINT, and an ignored SIGINT is
-    # inherited: Python would then install no KeyboardInterrupt handler in the command.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.fixture
 def cli():
     """Start ``shmbench`` commands; any still running at the end is killed with its workers."""
@@ -106,7 +101,7 @@ def cli():
 
     def start(*args: str) -> subprocess.Popen:
         started.append(subprocess.Popen([sys.executable, "-m", "shmbench", *args], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint))
+                                        stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint))
         return started[-1]
 
     yield start

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from cases import wait_until
+from cases import default_sigint, wait_until
 from shmbench.cli.common import EXIT_INTERRUPTED
 
 pytestmark = [pytest.mark.extras, pytest.mark.slow]
@@ -87,7 +87,7 @@ def test_an_interrupted_or_killed_client_leaves_nothing_on_the_cluster(cluster, 
     own rule), so neither leaves anything behind it."""
     run = subprocess.Popen([sys.executable, "-m", "shmbench", "run", "--strategy", "dask", "--dask-address", cluster,
                             "--workers", "2", "--size", "64MiB", "--repeat", "50"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=default_sigint)
     with distributed.Client(scheduler_file=cluster, timeout=30) as client:
         wait_until(lambda: min(client.run(lambda dask_worker: len(dask_worker.data)).values()) >= 1,
                    "a seat on each worker", timeout=120, poll=0.5)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -23,6 +22,7 @@ import time
 import psutil
 import pytest
 
+from cases import default_sigint
 from shmbench.cli.common import EXIT_INTERRUPTED
 
 pytestmark = [pytest.mark.extras, pytest.mark.slow, pytest.mark.hosts]
@@ -158,34 +158,28 @@ def test_a_ray_cluster_the_user_runs_is_joined_and_left_as_it_was(host, cluster,
     _left_as_it_was(host, address, env)
 
 
-def _objects(host: str, address: str, env: dict) -> int:
-    """The objects in the cluster's object stores (``ray memory``: the raylets' own count)."""
-    done = _in(host, env, RAY, "memory", "--stats-only", "--address", address)
-    found = re.search(r"Plasma memory usage \d+ MiB, (\d+) objects", done.stdout)
-    assert found, done.stdout + done.stderr
-    return int(found.group(1))
-
-
 def _left_as_it_was(host: str, address: str, env: dict, timeout: float = 60) -> None:
-    """Both nodes up, every CPU free (no actor of ours), no object of ours, no actor process."""
+    """Both nodes up, every CPU free (no actor of ours), no actor process. (The objects in the
+    stores are counted by the two-host tests, where ``ray memory`` runs in a host of its own: in
+    one CI run here, /dev/shm gained multiprocessing semaphores during a test that ran it.)"""
     deadline = time.monotonic() + timeout
     while True:
-        state, objects = _state(host, address, env), _objects(host, address, env)
+        state = _state(host, address, env)
         actors = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "ray::_Actor"]
-        if (state, objects, actors) == ({"nodes": 2, "cpus": 2, "free": 2}, 0, []):
+        if (state, actors) == ({"nodes": 2, "cpus": 2, "free": 2}, []):
             return
-        assert time.monotonic() < deadline, (state, objects, actors)
+        assert time.monotonic() < deadline, (state, actors)
         time.sleep(1)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL])
 def test_an_interrupted_or_killed_driver_leaves_nothing_on_the_cluster(host, cluster, signum):
     """An interrupted shmbench kills its actors and disconnects; a killed one's actors and the
-    objects it owned go with its job (Ray's own rule): neither leaves anything behind it."""
+    objects it owned go with its job (Ray's own rule): neither leaves an actor behind it."""
     address, env = cluster
     run = subprocess.Popen(["ip", "netns", "exec", host, sys.executable, "-m", "shmbench", "run", "--strategy", "ray",
                             "--ray-address", address, "--workers", "2", "--size", "64MiB", "--repeat", "50"],
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while _state(host, address, env)["free"] > 0:  # until our actors hold both CPUs
         assert time.monotonic() < deadline and run.poll() is None, "the run never got going"
