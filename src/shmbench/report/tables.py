@@ -129,13 +129,12 @@ def cells(path: str, columns: Sequence[str] = ("workers", "nodes", "warm", "spee
             return _speedup(r)
         if column == "internode":
             return f"{r['phases'].get('internode', 0.0):.2f} s"
-        if column == "bytes":
+        if column in ("bytes", "engine_bytes"):  # in MiB, or to the byte beside the link's figure
             moved = r.get("internode_bytes") or 0
             how = (r.get("internode_bytes_how") or "measured").split(":")[0]  # measured or computed
-            return f"{moved / 2**20:.0f} MiB ({how})" if moved else "0"
-        if column == "engine_bytes":
-            how = (r.get("internode_bytes_how") or "measured").split(":")[0]
-            return f"{r['internode_bytes']:,} ({how})" if r.get("internode_bytes") else "0"
+            if not moved:
+                return "0"
+            return f"{moved / 2**20:.0f} MiB ({how})" if column == "bytes" else f"{moved:,} ({how})"
         if column == "wire":  # read from this host's links: only where some workers ran elsewhere
             return "–" if r.get("internode_wire_bytes") is None else f"{r['internode_wire_bytes']:,}"
         if column == "memory":
