@@ -19,12 +19,12 @@ from ._system import memory, preflight
 from ._system.deadline import FIRST_LIMIT, phase_limit
 from ._system.pages import unforked_array
 from ._system.yardstick import Yardstick, yardstick_bytes
-from .paired import interleave
+from .paired import Rounds, interleave
 from .plan import DEFAULT_DTYPE, Plan
 from .sizes import parse_size
 from .result import RunResult
 from .runner import Driver, output_digest, processes, result_of
-from .records import STABLE_SPREAD, speedup
+from .records import PLAUSIBLE_SLACK, STABLE_SPREAD, speedup, usable_cores
 from .strategies import PEER_REGISTRY, REFERENCE, REGISTRY, create, get
 from .strategies.base import crossing
 
@@ -93,10 +93,14 @@ class Budget:
     """Seconds of extra rounds (after ``repeat``) for a whole comparison, spent where they decide the
     answer: each cell may take an even share of what is left, at least ``floor``; a cell clearly
     behind its group's leader stops as soon as that is certain, leaving its share to the cells
-    after it. ``total=None`` gives every cell ``floor`` (``--budget``)."""
+    after it. ``total=None`` gives every cell ``floor`` (``--budget``).
 
-    def __init__(self, floor: float, total: float | None = None, cells: int = 1) -> None:
+    ``reserve`` seconds more are kept for second sittings (``sits_again``): each group of the
+    comparison may take an even share of what is left of them, split among its cells that sit again."""
+
+    def __init__(self, floor: float, total: float | None = None, cells: int = 1, reserve: float = 0.0) -> None:
         self.floor, self.left, self.cells = floor, total, max(1, cells)
+        self.reserve = reserve
 
     def share(self) -> float:
         if self.left is None:
@@ -107,6 +111,16 @@ class Budget:
         self.cells = max(1, self.cells - 1)
         if self.left is not None:
             self.left = max(0.0, self.left - seconds)
+
+    def sitting(self, cells: int, groups: int) -> float:
+        """The seconds of one of ``cells`` second sittings of a group, ``groups`` groups (this one
+        included) still to come; 0 when nothing is (or is left) for them."""
+        if self.reserve <= 0:
+            return 0.0
+        return max(self.floor, self.reserve / max(1, groups) / max(1, cells))
+
+    def spend_sitting(self, seconds: float) -> None:
+        self.reserve = max(0.0, self.reserve - seconds)
 
 
 def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: float | Budget = 10.0,
@@ -131,8 +145,9 @@ def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: floa
         if on_result is not None:
             on_result(case, result)
 
-    by_group = itertools.groupby(cases, key=lambda c: (c.rows, c.cols, c.workload, c.dtype))
-    for (rows, cols, workload, dtype), group in by_group:
+    groups = [(key, list(group)) for key, group in
+              itertools.groupby(cases, key=lambda c: (c.rows, c.cols, c.workload, c.dtype))]
+    for number, ((rows, cols, workload, dtype), group) in enumerate(groups):
         todo = [case for case in group if case not in skip]
         if not todo:
             continue
@@ -149,28 +164,79 @@ def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: floa
                 for case in todo:
                     done(case, failed(case, plan, f"serial's reference fill failed: {one_line(error)}", error))
                 continue
-            for case in todo:
+            measured: dict[Case, RunResult] = {}
+
+            def sit(case: Case, seconds: float, earlier: RunResult | None = None) -> RunResult:
                 tick = (lambda n, case=case: on_round(case, n)) if on_round else None
                 where = (rows, cols, workload, dtype, case.workers)
-                began, seconds = time.monotonic(), budget.share()
                 behind = (lambda rounds, where=where, case=case: clearly_behind(rounds, case.workers, leaders.get(where, 1.0)))
                 try:
                     if case.strategy == REFERENCE:  # the reference: every cell carries serial's passes of its own
-                        result = _measure(serial, None, case, repeat, 0.0, serial_samples, serial_problems, tick,
-                                          digest)
-                    else:
-                        result = _run_cell(case, plan, serial, repeat, seconds, tick, digest, behind,
-                                           serial.timeout)
+                        return _measure(serial, None, case, repeat, 0.0, serial_samples, serial_problems, tick, digest)
+                    return _run_cell(case, plan, serial, repeat, seconds, tick, digest, behind, serial.timeout,
+                                     earlier=earlier)
                 except Exception as error:
                     if fail_fast:
                         raise
-                    result = failed(case, plan, one_line(error), error)
+                    return failed(case, plan, one_line(error), error)
+
+            for case in todo:
+                began = time.monotonic()
+                result = sit(case, budget.share())
                 budget.spend(time.monotonic() - began)
                 fast = speedup(result, None) if result.verified and not result.error else None
                 if fast is not None and fast.has_interval and result.strategy not in PEER_REGISTRY:
+                    where = (rows, cols, workload, dtype, case.workers)
                     leaders[where] = max(leaders.get(where, 1.0), fast.low)
+                measured[case] = result
                 done(case, result)
+            # The contenders whose figures did not settle sit again: a new opening of the cell, its rounds
+            # added to the first's, so the figure covers what another opening of it gives too.
+            again = sits_again(list(measured.values())) if budget.reserve > 0 else []
+            for left, first in zip(range(len(again), 0, -1), again):
+                case = case_of(first)
+                seconds = budget.sitting(left, len(groups) - number)
+                if seconds <= 0:
+                    break
+                began = time.monotonic()
+                second = sit(case, seconds, earlier=first)
+                budget.spend_sitting(time.monotonic() - began)
+                done(case, pooled(first, second))
     return results
+
+
+def sits_again(results: Sequence[RunResult]) -> list[RunResult]:
+    """The results of one group whose speed-up contends for its worker count's answer (its
+    interval reaches the lower end of the best median's, serial's exact 1.00 among them) but is
+    not stable (``STABLE_SPREAD``), best first. Peers, failed cells and cells that did not verify
+    never sit again; a speed-up more than the cores allow (disturbed) is never the best."""
+    cores = usable_cores()
+    out = []
+    for workers in sorted({r.workers for r in results}):
+        pool = [(fast, r) for r in results if r.workers == workers and r.strategy not in (REFERENCE, *PEER_REGISTRY)
+                and r.verified and not r.error for fast in [speedup(r, None)] if fast is not None and fast.has_interval]
+        plausible = [fast for fast, _ in pool if fast.median <= min(workers, cores) * (1 + PLAUSIBLE_SLACK)]
+        best = max(plausible, key=lambda fast: fast.median, default=None)
+        floor = best.low if best is not None and best.median > 1.0 else 1.0
+        out += [r for fast, r in sorted(pool, key=lambda pair: -pair[0].median)
+                if fast.high >= floor and not fast.within(STABLE_SPREAD)]
+    return out
+
+
+def pooled(first: RunResult, second: RunResult) -> RunResult:
+    """A cell's record from two sittings: the second's rounds (which hold the first's too), the
+    first's cold pass and phases, the larger memory peak of the two, and the problems of both. A
+    second sitting that failed (a worker died...) fails the cell, which keeps its first's figures."""
+    if second.error:
+        return replace(first, error=f"its second sitting failed: {second.error}", verified=False,
+                       problems=first.problems + second.problems, sittings=first.sittings + 1)
+    problems = first.problems + [p for p in second.problems if p not in first.problems]
+    if first.digest and second.digest and first.digest != second.digest:
+        problems.append(f"its two sittings' outputs differ (sha256 {first.digest[:12]}… and {second.digest[:12]}…)")
+    peak = max((first, second), key=lambda r: r.peak_total_pss_bytes or 0)
+    return replace(first, warm_passes=second.warm_passes, reference=second.reference, settled=second.settled,
+                   behind=second.behind, verified=not problems, problems=problems, sittings=first.sittings + 1,
+                   peak_total_pss_bytes=peak.peak_total_pss_bytes, memory=peak.memory)
 
 
 def clearly_behind(rounds, workers: int, leader: float) -> bool:
@@ -181,6 +247,12 @@ def clearly_behind(rounds, workers: int, leader: float) -> bool:
         return False
     estimate = capacity.speedup(rounds.reference, rounds.cell, rounds.yardstick, workers)[0]
     return estimate.has_interval and estimate.high < leader * (1 - STABLE_SPREAD)
+
+
+def _rounds_of(result: RunResult) -> Rounds:
+    """The rounds a result's record holds: its passes and its references'."""
+    reference = result.reference or {}
+    return Rounds(list(result.warm_passes), list(reference.get(REFERENCE) or []), list(reference.get("yardstick") or []))
 
 
 def _reference(plan: Plan, workload: str, samples: list, timeout: float) -> Driver:
@@ -222,7 +294,7 @@ def case_of(result: RunResult) -> Case:
 
 
 def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float, tick, digest: bool,
-              behind=None, timeout: float | None = None) -> RunResult:
+              behind=None, timeout: float | None = None, earlier: RunResult | None = None) -> RunResult:
     samples: list = []
     instance = create(case.strategy, plan, case.workers, case.workload, case.start_method, case.nodes)
 
@@ -236,15 +308,16 @@ def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float
     with driver:
         driver.open()
         problems = driver.first_pass()
-        return _measure(driver, serial, case, repeat, budget, samples, problems, tick, digest, behind)
+        return _measure(driver, serial, case, repeat, budget, samples, problems, tick, digest, behind, earlier)
 
 
 def _measure(driver: Driver, serial: Driver | None, case: Case, repeat: int, budget: float, samples: list,
-             problems: list[str], tick, digest: bool, behind=None) -> RunResult:
+             problems: list[str], tick, digest: bool, behind=None, earlier: RunResult | None = None) -> RunResult:
     pids = list(driver.strategy.worker_ids)
     yardstick = Yardstick(driver.strategy.plan.nbytes, case.workers, case.workload)
     try:
-        rounds = (interleave(driver, serial, yardstick, repeat, budget, on_round=tick, decided=behind)
+        rounds = (interleave(driver, serial, yardstick, repeat, budget, on_round=tick, decided=behind,
+                             earlier=_rounds_of(earlier) if earlier else None)
                   if repeat else None)
     finally:
         yardstick.close()

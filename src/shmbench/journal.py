@@ -3,7 +3,8 @@
 A comparison can take hours and is often run unattended. Each finished record (verified or not,
 failed or not) is appended and fsynced the moment it lands, so an interrupt, a scheduler's SIGTERM
 or a crash loses at most the cell in progress. A record carries its own reference passes, so
-each line stands alone. ``--resume`` reads the journal back, refuses a different machine or
+each line stands alone; a cell that sits again (``compare.sits_again``) adds a second line, and
+the later one counts. ``--resume`` reads the journal back, refuses a different machine or
 different settings, and runs only the cells it does not hold.
 """
 from __future__ import annotations

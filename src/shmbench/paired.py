@@ -53,16 +53,20 @@ class Rounds:
 
 def interleave(cell: Driver, reference: Driver | None, yardstick: Yardstick, min_rounds: int, budget: float,
                target: float = TARGET, on_round: Callable[[int], None] | None = None,
-               decided: Callable[[Rounds], bool] | None = None) -> Rounds:
+               decided: Callable[[Rounds], bool] | None = None, earlier: Rounds | None = None) -> Rounds:
     """Warm passes of ``cell`` paired with the ``reference``'s (serial's) and the yardstick's, at least ``min_rounds``,
     then more until every figure settles within ``target``, ``budget`` seconds have gone, or
     ``decided(rounds)`` says more rounds cannot change the answer (a cell clearly behind).
+
+    ``earlier`` holds the rounds of the cell's first sitting (another opening of it): the new rounds
+    are added to them, and the figures that must settle are those of all the rounds together.
 
     The order alternates (cell, yardstick, reference; then reference, yardstick, cell) so a machine
     that speeds up or slows down during a round favours neither side. The cell's last pass is
     verified (its first was, when the driver ran it).
     """
-    rounds = Rounds()
+    rounds = Rounds(list(earlier.cell), list(earlier.reference), list(earlier.yardstick)) if earlier else Rounds()
+    before = len(rounds.cell)
     passes: dict[str, Callable[[], float]] = {"cell": lambda: cell.warm_pass(verify=False)[0],
                                               "yardstick": yardstick.run}
     if reference is not None:
@@ -70,10 +74,10 @@ def interleave(cell: Driver, reference: Driver | None, yardstick: Yardstick, min
     began = time.monotonic()
     while len(rounds.cell) < MAX_ROUNDS:
         n = len(rounds.cell)
-        if n >= min_rounds and (rounds.figures_settle(target, yardstick.threads)
-                                or time.monotonic() - began >= budget):
+        enough = n - before >= min_rounds
+        if enough and (rounds.figures_settle(target, yardstick.threads) or time.monotonic() - began >= budget):
             break
-        if n >= min_rounds and decided is not None and decided(rounds):
+        if enough and decided is not None and decided(rounds):
             rounds.decided = True
             break
         order = list(passes) if n % 2 == 0 else list(reversed(passes))
@@ -82,6 +86,6 @@ def interleave(cell: Driver, reference: Driver | None, yardstick: Yardstick, min
         if on_round is not None:
             on_round(n + 1)
     rounds.settled = bool(rounds.cell) and rounds.figures_settle(target, yardstick.threads)
-    if rounds.cell:
+    if len(rounds.cell) > before:
         rounds.problems = cell.check()
     return rounds

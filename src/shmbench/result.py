@@ -76,6 +76,10 @@ class RunResult:
     #: How an engine contender's engine was set up, in words a user of that engine can check
     #: (client options, store size, how idle workers wait, versions); empty for the others.
     settings: dict[str, str] = field(default_factory=dict)
+    #: How many times the cell was opened for its rounds: a contender whose figure did not settle in
+    #: its first sitting gets a second (``compare.sits_again``), its rounds added to the first's.
+    #: ``phases`` and the cold figures are the first sitting's.
+    sittings: int = 1
 
     @property
     def nbytes(self) -> int:

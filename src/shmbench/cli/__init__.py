@@ -21,7 +21,7 @@ from ..strategies import REGISTRY
 from ..workloads import WORKLOADS
 from ..runtimes.base import DEFAULT_START_METHOD, START_METHODS, WorkerDiedError, WorkerError
 
-from .common import DEFAULT_REPEAT, DEFAULT_SIZE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, MIN_BUDGET, TOTAL_BUDGET, UsageError, err_console
+from .common import DEFAULT_REPEAT, DEFAULT_SIZE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, MIN_BUDGET, SECOND_SITTINGS, TOTAL_BUDGET, UsageError, err_console
 from .args import Parser, as_count, as_hostfile, as_hosts, as_limit, as_non_negative, as_seconds, as_size, as_size_spec, as_slowdown, as_workload
 from .run import cmd_run
 from .demo import cmd_demo, cmd_memory
@@ -74,7 +74,8 @@ def parser() -> argparse.ArgumentParser:
                      help=f"after --repeat, more rounds until every figure is within ±3%%, for at most "
                           f"this long per cell (default: {TOTAL_BUDGET:g} s for the whole comparison, shared "
                           f"among the cells as they come, at least {MIN_BUDGET:g} s each; a cell clearly "
-                          f"behind its group's leader stops early)")
+                          f"behind its group's leader stops early; and up to {SECOND_SITTINGS:g} s for second "
+                          f"sittings of contenders that did not settle)")
     run.add_argument("--timeout", type=as_limit, metavar="SECONDS",
                      help=f"the limit on each phase of each pass (serial's included): a cell past it fails, "
                           f"naming the workers still busy, and the comparison goes on (default: "

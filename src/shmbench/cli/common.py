@@ -17,6 +17,9 @@ DEFAULT_REPEAT = 10
 #: they come (at least MIN_BUDGET each): a cell clearly behind its group's leader stops early and
 #: leaves its share to the cells after it, so the rounds go where they decide the answer.
 TOTAL_BUDGET, MIN_BUDGET = 120.0, 4.0
+#: And this long at most for second sittings: a contender whose figure did not settle opens again
+#: and adds rounds to its first's (``compare.sits_again``); unused when every contender settled.
+SECOND_SITTINGS = 40.0
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 
 

@@ -25,7 +25,8 @@ from ..runtimes import mpi as mpi_runtime
 from ..runtimes.mpi import HOSTS_ENV
 from ..runtimes.base import DEFAULT_START_METHOD
 
-from .common import DEFAULT_SIZE, EXIT_FAILED, MIN_BUDGET, TOTAL_BUDGET, check_outputs, console, err_console
+from .common import (DEFAULT_SIZE, EXIT_FAILED, MIN_BUDGET, SECOND_SITTINGS, TOTAL_BUDGET, check_outputs, console,
+                     err_console)
 
 
 def open_journal(args: argparse.Namespace, cases: list[compare.Case], machine: dict) -> tuple[Journal, dict]:
@@ -100,8 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     err = err_console()
     quiet_stdout = args.json == "-" or args.csv == "-"
     # Without --budget the comparison's extra rounds share one total, spent where they decide.
-    budget = (compare.Budget(MIN_BUDGET, TOTAL_BUDGET, len(cases) - len(results)) if args.budget is None
-              else compare.Budget(args.budget))
+    budget = (compare.Budget(MIN_BUDGET, TOTAL_BUDGET, len(cases) - len(results), SECOND_SITTINGS)
+              if args.budget is None else compare.Budget(args.budget))
     err.print(f"each finished cell is saved as it lands in {opened.path}"
               + (f" ({len(results)} of {len(cases)} cells already there)" if args.resume else ""), soft_wrap=True)
     before = noise.check()
@@ -120,10 +121,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         def on_result(case: compare.Case, result: RunResult) -> None:
             # In the results before the journal: a record in the journal is in the outputs too,
-            # whenever an interrupt lands.
+            # whenever an interrupt lands. A second sitting's record replaces its first (and so
+            # does its journal line, the later one counting on --resume).
+            again = case in results
             results[case] = result
             opened.add(result)
-            progress.advance(task)
+            if not again:
+                progress.advance(task)
             if result.error:
                 # One line; a kernel's own frames after it (the record keeps the whole traceback).
                 err.print(escape(f"shmbench: cell failed, the comparison goes on: {case.strategy} ×{case.workers}: "
