@@ -73,7 +73,7 @@ def test_pooled_keeps_the_first_sittings_cold_pass_and_both_sittings_rounds():
                      phases={"fill": 0.5}, settled=True)
     out = pooled(first, second)
     assert out.sittings == 2 and out.phases == first.phases and out.warm_passes == second.warm_passes
-    assert out.peak_total_pss_bytes == 120 and out.settled and out.verified and not out.error
+    assert out.peak_total_pss_bytes == 100 and out.settled and out.verified and not out.error
     differ = pooled(first, _result("mp_array", 1.9, 0.05, digest="b" * 64))
     assert not differ.verified and "outputs differ" in differ.problems[-1]
     broken = pooled(first, _result("mp_array", 1.9, 0.05, error="worker 1 (pid 7) died during fill"))
@@ -120,3 +120,22 @@ def test_a_cell_that_sits_again_is_one_record_with_both_sittings_in_the_output_a
     assert "2 of 2 cells already there" in capsys.readouterr().err
     again = {r["strategy"]: r for r in json.loads(out.read_text())["results"]}
     assert again["shared_memory"]["sittings"] == 2 and again["shared_memory"]["passes"] == cell["passes"]
+
+
+def test_an_earlier_cells_garbage_is_freed_before_the_next_cell_opens():
+    import gc
+
+    import psutil
+
+    from shmbench._system import memory
+
+    gc.disable()  # as between two cells, when no collection happened to run
+    try:
+        left = {"matrix": np.ones(2**23)}  # 64 MiB, held only by a cycle of its own
+        left["self"] = left
+        del left
+        before = psutil.Process().memory_info().rss
+        memory.release_freed()
+        assert before - psutil.Process().memory_info().rss > 48 * 2**20
+    finally:
+        gc.enable()

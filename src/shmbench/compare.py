@@ -225,7 +225,8 @@ def sits_again(results: Sequence[RunResult]) -> list[RunResult]:
 
 def pooled(first: RunResult, second: RunResult) -> RunResult:
     """A cell's record from two sittings: the second's rounds (which hold the first's too), the
-    first's cold pass and phases, the larger memory peak of the two, and the problems of both. A
+    first's cold pass, phases and memory (a second sitting comes after every other cell of the
+    group, whose engines leave their modules in this process), and the problems of both. A
     second sitting that failed (a worker died...) fails the cell, which keeps its first's figures."""
     if second.error:
         return replace(first, error=f"its second sitting failed: {second.error}", verified=False,
@@ -233,10 +234,8 @@ def pooled(first: RunResult, second: RunResult) -> RunResult:
     problems = first.problems + [p for p in second.problems if p not in first.problems]
     if first.digest and second.digest and first.digest != second.digest:
         problems.append(f"its two sittings' outputs differ (sha256 {first.digest[:12]}… and {second.digest[:12]}…)")
-    peak = max((first, second), key=lambda r: r.peak_total_pss_bytes or 0)
     return replace(first, warm_passes=second.warm_passes, reference=second.reference, settled=second.settled,
-                   behind=second.behind, verified=not problems, problems=problems, sittings=first.sittings + 1,
-                   peak_total_pss_bytes=peak.peak_total_pss_bytes, memory=peak.memory)
+                   behind=second.behind, verified=not problems, problems=problems, sittings=first.sittings + 1)
 
 
 def clearly_behind(rounds, workers: int, leader: float) -> bool:
@@ -296,6 +295,7 @@ def case_of(result: RunResult) -> Case:
 def _run_cell(case: Case, plan: Plan, serial: Driver, repeat: int, budget: float, tick, digest: bool,
               behind=None, timeout: float | None = None, earlier: RunResult | None = None) -> RunResult:
     samples: list = []
+    memory.release_freed()
     instance = create(case.strategy, plan, case.workers, case.workload, case.start_method, case.nodes)
 
     def sample(phase: str) -> None:

@@ -6,10 +6,15 @@ copies W times. asv's ``peakmem_`` sees only the benchmark process, which is why
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import psutil
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,16 @@ class ProcessMemory:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def release_freed() -> None:
+    """Free what earlier cells left in this process (cyclic garbage, heap glibc keeps after a free),
+    so the next cell's parent figure is not theirs: after a Ray and a Dask cell, a threads cell's
+    parent read 428 MiB without this and 368 MiB with it (294 MiB before them; the rest is their
+    modules, which stay imported)."""
+    gc.collect()
+    if hasattr(_libc, "malloc_trim"):  # glibc's; musl has none
+        _libc.malloc_trim(0)
 
 
 def snapshot(pids_by_role: Iterable[tuple[int, str]]) -> list[ProcessMemory]:
