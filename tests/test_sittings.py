@@ -139,3 +139,15 @@ def test_an_earlier_cells_garbage_is_freed_before_the_next_cell_opens():
         assert before - psutil.Process().memory_info().rss > 48 * 2**20
     finally:
         gc.enable()
+
+
+@pytest.mark.slow
+def test_run_grid_returns_one_record_a_cell_the_pooled_one(monkeypatch):
+    monkeypatch.setattr(compare, "sits_again", lambda results: [r for r in results if r.strategy != REFERENCE])
+    cases = compare.grid(["serial", "threads"], [2], ["64x32768"], ["random"], [None])
+    heard: list[tuple[str, int]] = []
+    out = compare.run_grid(cases, repeat=3, budget=Budget(0.0, 0.0, len(cases), reserve=1.0),
+                           on_result=lambda case, r: heard.append((r.strategy, r.sittings)))
+    assert [(r.strategy, r.sittings) for r in out] == [("serial", 1), ("threads", 2)]
+    assert heard == [("serial", 1), ("threads", 1), ("threads", 2)]
+    assert out[1].verified and len(out[1].warm_passes) >= 6

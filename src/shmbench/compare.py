@@ -133,15 +133,22 @@ def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: floa
     gone, or its speed-up lies clearly below the best one of its group so far. Cells of one size and
     workload share serial's live fill. A cell that fails (a worker dies, a runtime does not start,
     a phase passes its time limit: ``timeout`` seconds, or ``phase_limit``) gives a failed result
-    and the next cell runs, unless ``fail_fast``; ``on_result`` hears of each result as it lands."""
+    and the next cell runs, unless ``fail_fast``; ``on_result`` hears of each result as it lands.
+
+    With a ``Budget`` that keeps a reserve, each group's contenders left unstable then sit again
+    (``sits_again``); ``on_result`` hears of such a cell a second time, its record pooling both
+    sittings (``pooled``), which also takes the first's place in the list returned."""
     results = []
     budget = budget if isinstance(budget, Budget) else Budget(budget)
     # The lower end of the best speed-up interval measured so far, by group and worker count:
     # serial's 1.00 to begin with, as serial is exactly that.
     leaders: dict[tuple, float] = {}
 
-    def done(case: Case, result: RunResult) -> None:
-        results.append(result)
+    def done(case: Case, result: RunResult, replacing: RunResult | None = None) -> None:
+        if replacing is None:
+            results.append(result)
+        else:  # a second sitting's record takes its first's place
+            results[next(i for i, r in enumerate(results) if r is replacing)] = result
         if on_result is not None:
             on_result(case, result)
 
@@ -201,7 +208,7 @@ def run_grid(cases: Sequence[Case], seed: int = 0, repeat: int = 8, budget: floa
                 began = time.monotonic()
                 second = sit(case, seconds, earlier=first)
                 budget.spend_sitting(time.monotonic() - began)
-                done(case, pooled(first, second))
+                done(case, pooled(first, second), replacing=first)
     return results
 
 
