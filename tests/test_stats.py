@@ -129,3 +129,17 @@ def test_a_spent_budget_stops_after_the_minimum_and_says_the_figures_did_not_set
     rounds = interleave(Noisy("cell", log, 0), None, _Fake("yardstick", log, 0.1), min_rounds=3, budget=0.0)
     assert len(rounds.cell) == 3 and rounds.reference == [] and not rounds.settled
     assert "serial" not in log
+
+
+def test_a_cell_clearly_behind_when_its_budget_ends_is_said_to_be_behind():
+    log: list[str] = []
+    times = iter([0.1, 0.13] * 100)
+
+    class Noisy(_Fake):
+        def warm_pass(self, verify: bool = True):
+            self.log.append(self.name)
+            return next(times), []
+
+    rounds = interleave(Noisy("cell", log, 0), _Fake("serial", log, 0.04), _Fake("yardstick", log, 0.1),
+                        min_rounds=3, budget=0.0, decided=lambda rounds: True)
+    assert len(rounds.cell) == 3 and rounds.decided and not rounds.settled

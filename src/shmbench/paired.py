@@ -75,10 +75,13 @@ def interleave(cell: Driver, reference: Driver | None, yardstick: Yardstick, min
     while len(rounds.cell) < MAX_ROUNDS:
         n = len(rounds.cell)
         enough = n - before >= min_rounds
-        if enough and (rounds.figures_settle(target, yardstick.threads) or time.monotonic() - began >= budget):
+        if enough and rounds.figures_settle(target, yardstick.threads):
             break
+        # Before the budget: a cell whose budget ends as it falls clearly behind is said to be behind.
         if enough and decided is not None and decided(rounds):
             rounds.decided = True
+            break
+        if enough and time.monotonic() - began >= budget:
             break
         order = list(passes) if n % 2 == 0 else list(reversed(passes))
         for name in order:
