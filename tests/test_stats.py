@@ -117,29 +117,27 @@ def test_rounds_alternate_their_order_and_stop_when_the_figures_settle():
     assert log[:3] == forward and log[3:6] == backward and log[6:9] == forward
 
 
+class _Noisy(_Fake):
+    """A cell whose passes alternate 0.10 and 0.13 s: they never settle within ±3%."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        super().__init__(name, log, 0.0)
+        self._times = iter([0.1, 0.13] * 100)
+
+    def warm_pass(self, verify: bool = True):
+        self.log.append(self.name)
+        return next(self._times), []
+
+
 def test_a_spent_budget_stops_after_the_minimum_and_says_the_figures_did_not_settle():
     log: list[str] = []
-    times = iter([0.1, 0.13] * 100)
-
-    class Noisy(_Fake):
-        def warm_pass(self, verify: bool = True):
-            self.log.append(self.name)
-            return next(times), []
-
-    rounds = interleave(Noisy("cell", log, 0), None, _Fake("yardstick", log, 0.1), min_rounds=3, budget=0.0)
+    rounds = interleave(_Noisy("cell", log), None, _Fake("yardstick", log, 0.1), min_rounds=3, budget=0.0)
     assert len(rounds.cell) == 3 and rounds.reference == [] and not rounds.settled
     assert "serial" not in log
 
 
 def test_a_cell_clearly_behind_when_its_budget_ends_is_said_to_be_behind():
     log: list[str] = []
-    times = iter([0.1, 0.13] * 100)
-
-    class Noisy(_Fake):
-        def warm_pass(self, verify: bool = True):
-            self.log.append(self.name)
-            return next(times), []
-
-    rounds = interleave(Noisy("cell", log, 0), _Fake("serial", log, 0.04), _Fake("yardstick", log, 0.1),
+    rounds = interleave(_Noisy("cell", log), _Fake("serial", log, 0.04), _Fake("yardstick", log, 0.1),
                         min_rounds=3, budget=0.0, decided=lambda rounds: True)
     assert len(rounds.cell) == 3 and rounds.decided and not rounds.settled
